@@ -1,0 +1,27 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+let root: string | undefined;
+
+/** The installed package's root (works from sources under vitest and from dist/ alike). */
+export function packageRoot(): string {
+  if (root) return root;
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'roadside-agent') {
+      root = dir;
+      return dir;
+    }
+    const up = dirname(dir);
+    if (up === dir) throw new Error('roadside-agent package root not found');
+    dir = up;
+  }
+}
+
+export function packageVersion(): string {
+  return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+export const DEFAULT_MODEL = (): string => join(packageRoot(), 'models', 'nanodet.onnx');

@@ -1,0 +1,36 @@
+import { z } from 'zod';
+import { Slug } from './common.js';
+
+export const AnalyticsSchema = z
+  .strictObject({
+    tracker: z
+      .strictObject({
+        high_score: z.number().min(0).max(1).default(0.45).describe('Detections at or above this start and extend tracks. Default 0.45'),
+        low_score: z.number().min(0).max(1).default(0.2).describe('Weaker detections only extend existing tracks (ByteTrack second pass). Default 0.2'),
+        match_iou: z.number().min(0).max(1).default(0.3).describe('Minimum IoU between a predicted track box and a detection. Default 0.3'),
+        max_age_s: z.number().positive().default(2).describe('A track unseen this long ends, seconds. Default 2'),
+        min_hits: z.number().int().min(1).default(2).describe('Detections before a track is confirmed and can raise events. Default 2'),
+      })
+      .prefault({})
+      .describe('Multi-object tracker'),
+    update_interval_s: z.number().positive().default(10).describe('At most one object update event per track per this period, seconds. Default 10'),
+    flow_bin_s: z.number().int().min(10).max(3600).default(60).describe('Flow statistics bin length, seconds. Default 60'),
+    signals: z
+      .array(
+        z.strictObject({
+          id: Slug.describe('Signal id referenced by stop lines'),
+          topic: z.string().min(1).describe('MQTT topic carrying the signal state ("red", "amber", "green")'),
+        }),
+      )
+      .default([])
+      .describe('Traffic-signal state inputs for red-light enforcement'),
+    evidence: z
+      .strictObject({
+        dir: z.string().default('evidence').describe('Evidence JPEG directory; relative to device.data_dir. Default evidence'),
+        max_mb: z.number().min(1).default(256).describe('Space for evidence; oldest files removed beyond it, MB. Default 256'),
+      })
+      .prefault({})
+      .describe('Evidence images for violations'),
+  })
+  .describe('Traffic analytics');
+export type AnalyticsConfig = z.infer<typeof AnalyticsSchema>;

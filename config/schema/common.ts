@@ -1,0 +1,14 @@
+import { z } from 'zod';
+
+/** Identifier used in MQTT topics and file names: lowercase, digits, `-` and `_`. */
+export const Slug = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'expected 1-63 lowercase letters, digits, "-" or "_" (used in MQTT topics)');
+
+/** A point in camera pixels, [x, y]. */
+export const Point = z.tuple([z.number().finite(), z.number().finite()]).describe('Point [x, y] in camera pixels');
+export type Point = z.infer<typeof Point>;
+
+export const Polygon = z.array(Point).min(3, 'a polygon needs at least 3 points').describe('Polygon in camera pixels, [[x, y], ...]');
+
+export const Seconds = (desc: string) => z.number().positive().describe(desc);

@@ -1,0 +1,35 @@
+import { z } from 'zod';
+
+export const DetectorSchema = z
+  .strictObject({
+    model_path: z
+      .string()
+      .optional()
+      .describe('ONNX model file; relative to the config file. Default: the bundled models/nanodet.onnx'),
+    decoder: z
+      .enum(['nanodet', 'yolov8', 'decoded'])
+      .default('nanodet')
+      .describe('Output layout: nanodet (GFL heads), yolov8 ([1, 4+C, N], also YOLO11), decoded ([1, K, 6] x1,y1,x2,y2,score,class). Default nanodet'),
+    input_size: z
+      .strictObject({
+        width: z.number().int().min(32).max(2048).describe('Model input width, pixels'),
+        height: z.number().int().min(32).max(2048).describe('Model input height, pixels'),
+      })
+      .default({ width: 416, height: 416 })
+      .describe('Model input size. Default 416x416'),
+    resize: z.enum(['stretch', 'letterbox']).default('stretch').describe('How frames are fitted to the input: stretch or letterbox (keeps aspect). Default stretch'),
+    class_names: z.array(z.string()).optional().describe('Class names in model output order. Default: the 80 COCO names'),
+    classes: z
+      .array(z.string())
+      .default(['person', 'bicycle', 'car', 'motorcycle', 'bus', 'truck'])
+      .describe('Classes kept; others are dropped after NMS. Default road users'),
+    threads: z.number().int().min(1).max(16).default(2).describe('ONNX Runtime intra-op threads. Default 2'),
+    spinning: z.boolean().default(false).describe('Let ORT threads spin between runs (faster, hotter). Default false'),
+    score_threshold: z.number().min(0).max(1).default(0.3).describe('Minimum score, 0-1. Default 0.3 (NanoDet scores run low)'),
+    class_thresholds: z.record(z.string(), z.number().min(0).max(1)).default({}).describe('Per-class minimum score overriding score_threshold, e.g. {person: 0.4}'),
+    nms_iou: z.number().min(0).max(1).default(0.5).describe('IoU above which overlapping boxes of one class are suppressed. Default 0.5'),
+    min_area_px: z.number().min(0).default(64).describe('Drop boxes smaller than this, in camera pixels squared. Default 64'),
+    stuck_timeout_s: z.number().positive().default(10).describe('A run longer than this restarts the detector worker, seconds. Default 10'),
+  })
+  .describe('Object detector (ONNX Runtime, CPU)');
+export type DetectorConfig = z.infer<typeof DetectorSchema>;
