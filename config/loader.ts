@@ -326,17 +326,24 @@ function show(v: unknown): string {
   return s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }
 
-/** Line of the YAML node at `path` (or of `key` in the map there); falls back to the nearest existing parent. */
+/**
+ * Line of the key that holds `path` (+ `key`): "tls:" rather than the first line inside it. A missing key
+ * falls back to its nearest existing parent, so "required" problems point at the section that lacks it.
+ */
 function lineOf(doc: Document, lc: LineCounter, path: Path, key?: string): number | undefined {
-  for (let n = path.length; n >= 0; n--) {
-    const node = n === 0 ? doc.contents : (doc.getIn(path.slice(0, n), true) as Node | undefined);
-    if (!node) continue;
-    if (key !== undefined && n === path.length && isMap(node)) {
-      const pair = node.items.find((it) => isPair(it) && isScalar(it.key) && it.key.value === key);
-      const kr = pair && isScalar(pair.key) ? pair.key.range : undefined;
-      if (kr) return lc.linePos(kr[0]).line;
+  const full = key === undefined ? path : [...path, key];
+  for (let n = full.length; n >= 1; n--) {
+    const parent = n === 1 ? doc.contents : (doc.getIn(full.slice(0, n - 1), true) as Node | undefined);
+    const k = full[n - 1];
+    if (isMap(parent)) {
+      const pair = parent.items.find((it) => isPair(it) && isScalar(it.key) && it.key.value === k);
+      const range = pair && isScalar(pair.key) ? pair.key.range : undefined;
+      if (range) return lc.linePos(range[0]).line;
+    } else if (isSeq(parent) && typeof k === 'number') {
+      const item = parent.items[k];
+      if ((isScalar(item) || isMap(item) || isSeq(item)) && item.range) return lc.linePos(item.range[0]).line;
     }
-    if ((isScalar(node) || isMap(node) || isSeq(node)) && node.range) return lc.linePos(node.range[0]).line;
   }
-  return undefined;
+  const root = doc.contents;
+  return root?.range ? lc.linePos(root.range[0]).line : undefined;
 }

@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { EXIT, errorMessage } from '../errors.js';
+import { packageVersion } from '../paths.js';
+import { configCommand } from './config-cmd.js';
+import { processIo, type CliIo, type Command } from './io.js';
+import { runCommand } from './run-cmd.js';
+
+const COMMANDS: Record<string, { run: Command; help: string }> = {
+  run: { run: runCommand, help: 'run --config FILE             run the agent' },
+  config: { run: configCommand, help: 'config check FILE | schema    validate a config file / print its JSON Schema' },
+};
+
+function usage(): string {
+  return [
+    'usage: roadside-agent <command> [options]',
+    '',
+    ...Object.values(COMMANDS).map((c) => `  ${c.help}`),
+    '  version                       print the agent version',
+    '',
+    'Exit codes: 0 ok, 1 fatal, 64 usage, 78 invalid configuration.',
+    '',
+  ].join('\n');
+}
+
+/** The whole CLI as a function, so tests can run commands in-process. */
+export async function cli(argv: string[], io: CliIo): Promise<number> {
+  const [name, ...args] = argv;
+  if (name === 'version' || name === '--version') {
+    io.stdout(`${packageVersion()}\n`);
+    return EXIT.OK;
+  }
+  if (!name || name === 'help' || name === '--help' || name === '-h') {
+    io.stdout(usage());
+    return name ? EXIT.OK : EXIT.USAGE;
+  }
+  const cmd = COMMANDS[name];
+  if (!cmd) {
+    io.stderr(`unknown command "${name}"\n${usage()}`);
+    return EXIT.USAGE;
+  }
+  try {
+    return await cmd.run(args, io);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    io.stderr(`roadside-agent ${name}: ${errorMessage(err)}\n`);
+    return code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' || code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL' ? EXIT.USAGE : EXIT.FATAL;
+  }
+}
+
+const invokedDirectly = process.argv[1] !== undefined && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
+if (invokedDirectly) {
+  // Exit explicitly: a module that failed to stop within its deadline must not keep the process alive.
+  process.exit(await cli(process.argv.slice(2), processIo()));
+}

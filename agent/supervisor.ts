@@ -1,0 +1,48 @@
+import { EXIT, errorMessage } from './errors.js';
+import type { Controller } from './lifecycle.js';
+import type { Logger } from './log.js';
+
+/**
+ * Runs a controller as the process's main job: starts it, stops it on SIGTERM/SIGINT, and turns an
+ * unhandled rejection, an uncaught exception or a module's fatal report into a stop with exit code 1
+ * (so systemd restarts the agent). Resolves with the exit code once everything has stopped.
+ */
+export async function supervise(controller: Controller, log: Logger, onFatal?: (handler: (reason: string) => void) => void): Promise<number> {
+  let exitCode: number = EXIT.OK;
+  let resolveDone!: () => void;
+  const done = new Promise<void>((r) => (resolveDone = r));
+  const shutdown = (reason: string, code: number) => {
+    exitCode = Math.max(exitCode, code);
+    void controller.stop(reason).then((report) => {
+      if (report.timed_out || report.failed.length > 0) exitCode = Math.max(exitCode, EXIT.FATAL);
+      resolveDone();
+    });
+  };
+  const onSignal = (sig: NodeJS.Signals) => {
+    log.info({ signal: sig }, 'signal received');
+    shutdown(sig, EXIT.OK);
+  };
+  const fatal = (kind: string) => (err: unknown) => {
+    log.fatal({ err, kind }, 'fatal error, shutting down');
+    shutdown(kind, EXIT.FATAL);
+  };
+  const onRejection = fatal('unhandled_rejection');
+  const onException = fatal('uncaught_exception');
+  process.on('SIGTERM', onSignal).on('SIGINT', onSignal).on('unhandledRejection', onRejection).on('uncaughtException', onException);
+  onFatal?.((reason) => {
+    log.fatal({ reason }, 'fatal condition, exiting so the service manager restarts the agent');
+    shutdown(reason, EXIT.FATAL);
+  });
+  try {
+    await controller.start();
+    log.info('running');
+  } catch (err) {
+    log.fatal({ err: errorMessage(err) }, 'start failed');
+    shutdown('start_failed', EXIT.FATAL);
+  }
+  await done;
+  process.off('SIGTERM', onSignal).off('SIGINT', onSignal).off('unhandledRejection', onRejection).off('uncaughtException', onException);
+  log.info({ exit_code: exitCode }, 'stopped');
+  log.flush();
+  return exitCode;
+}
