@@ -2,12 +2,10 @@
 // cert for mutual TLS (CN=test-device) and an unrelated second CA for "wrong CA" tests. EC P-256 keys.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
-import { rmSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import { promisify } from 'node:util';
-import { onProcessExit } from './processes.js';
+import { makeTempDir } from './tmp.js';
 
 const execFileP = promisify(execFile);
 
@@ -46,7 +44,7 @@ async function openssl(args: string[], cwd: string): Promise<void> {
     await execFileP('openssl', args, { cwd });
   } catch (err) {
     const e = err as Error & { stderr?: string };
-    throw new Error(`openssl ${args.join(' ')} failed: ${e.stderr ?? e.message}`);
+    throw new Error(`openssl ${args.join(' ')} failed: ${e.stderr ?? e.message}`, { cause: err });
   }
 }
 
@@ -98,8 +96,7 @@ let cached: Promise<TestCerts> | undefined;
 export async function makeCerts(dir?: string): Promise<TestCerts> {
   if (!cached) {
     const p = (async () => {
-      const base = await fs.mkdtemp(path.join(os.tmpdir(), 'roadside-certs-'));
-      onProcessExit(() => rmSync(base, { recursive: true, force: true }));
+      const base = makeTempDir('certs');
       await generate(base);
       return filesIn(base);
     })();

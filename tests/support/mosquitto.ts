@@ -2,12 +2,12 @@
 // TLS and persistence. Its log (stdout+stderr, log_type all) goes to `<dir>/mosquitto.log`.
 import { execFile, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { TestCerts } from './certs.js';
+import { makeTempDir } from './tmp.js';
 import { freePort, waitForPort, waitForPortFree } from './ports.js';
-import { hasExited, onProcessExit, spawnGuarded, terminate } from './processes.js';
+import { hasExited, spawnGuarded, terminate } from './processes.js';
 
 const execFileP = promisify(execFile);
 
@@ -65,8 +65,7 @@ export class Mosquitto {
 
   /** Start a broker and resolve once every listener accepts TCP connections. */
   static async start(opts: MosquittoOptions = {}): Promise<Mosquitto> {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'roadside-mosq-'));
-    onProcessExit(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const dir = makeTempDir('mosq');
     if (opts.password) {
       await execFileP('mosquitto_passwd', ['-b', '-c', path.join(dir, 'passwd'), opts.password.username, opts.password.password]);
     }

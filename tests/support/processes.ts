@@ -31,15 +31,25 @@ function runExitHooks(): void {
   exitHooks.clear();
 }
 
+// vitest stops its fork workers with SIGTERM, which by default kills Node without an 'exit' event: run the
+// hooks, then re-raise the signal so the default action (terminate) still happens — unless someone else
+// (e.g. code under test) also listens and therefore owns the signal.
+function onTerminatingSignal(signal: NodeJS.Signals): void {
+  runExitHooks();
+  process.removeListener(signal, onTerminatingSignal);
+  if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+}
+
 /**
- * Run `hook` synchronously when this process exits (normal exit or process.exit()).
- * Returns a function that unregisters it. A hard kill (SIGKILL, or SIGTERM without a handler) skips
- * these hooks, which is why `spawnGuarded` also sets PR_SET_PDEATHSIG on the child.
+ * Run `hook` synchronously when this process exits: normal exit, process.exit(), or SIGTERM/SIGINT/SIGHUP
+ * (then re-raised). Returns a function that unregisters it. SIGKILL skips the hooks, which is why
+ * `spawnGuarded` also sets PR_SET_PDEATHSIG on the child.
  */
 export function onProcessExit(hook: () => void): () => void {
   if (!exitHandlerInstalled) {
     exitHandlerInstalled = true;
     process.on('exit', runExitHooks);
+    for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.once(sig, onTerminatingSignal);
   }
   exitHooks.add(hook);
   return () => exitHooks.delete(hook);
@@ -191,7 +201,7 @@ export async function waitFor<T>(predicate: () => T | Promise<T>, opts: WaitForO
   for (;;) {
     try {
       const value = await predicate();
-      if (value) return value as NonNullable<T>;
+      if (value) return value;
       lastError = undefined;
     } catch (err) {
       lastError = err;

@@ -6,7 +6,11 @@ plays CLIP in a loop, in real time, as MPEG-TS over UDP to 127.0.0.1:UDPPORT; th
 all clients) relays it: udpsrc ! tsdemux ignore-pcr=true ! h264parse ! rtph264pay. The clip must be H.264.
 
 Prints to stdout, one line each: "FEEDER <pid>" once the feeder runs, then "READY <port>" once the RTSP
-server listens on 127.0.0.1:<port>. Exits on SIGTERM/SIGINT (killing the feeder) or when the feeder dies. The feeder is started with PR_SET_PDEATHSIG so it dies with this process even on SIGKILL.
+server listens on 127.0.0.1:<port>. Exits on SIGTERM/SIGINT (killing the feeder) or when the feeder dies. The feeder is started with
+PR_SET_PDEATHSIG so it dies with this process even on SIGKILL.
+
+The password is read from the environment variable RTSP_TEST_PASSWORD (kept off the command line).
+RTSP_TEST_LAUNCH overrides the media's launch line (for experiments; {port} and {buf} are substituted).
 """
 import argparse
 import ctypes
@@ -23,6 +27,7 @@ def parse_args():
     p.add_argument("--clip", required=True)
     p.add_argument("--port", type=int, required=True, help="RTSP port on 127.0.0.1")
     p.add_argument("--udp-port", type=int, required=True, help="loopback UDP port between feeder and server")
+    p.add_argument("--udp-buffer", type=int, default=0, help="udpsrc buffer-size in bytes (0: OS default)")
     p.add_argument("--mount", default="/cam1")
     p.add_argument("--auth", choices=["none", "basic", "digest"], default="none")
     p.add_argument("--user", default="")
@@ -72,8 +77,9 @@ def main():
         import gi
 
         gi.require_version("Gst", "1.0")
+        gi.require_version("GstRtsp", "1.0")
         gi.require_version("GstRtspServer", "1.0")
-        from gi.repository import GLib, Gst, GstRtspServer
+        from gi.repository import GLib, Gst, GstRtsp, GstRtspServer
 
         Gst.init(None)
         loop = GLib.MainLoop()
@@ -83,12 +89,15 @@ def main():
         server.set_service(str(args.port))
 
         factory = GstRtspServer.RTSPMediaFactory()
-        factory.set_launch(
-            "( udpsrc address=127.0.0.1 port=%d buffer-size=2097152 "
+        # ignore-pcr=true: without it the timestamps break and only a fraction of the frames arrive.
+        # latency=0: tsdemux otherwise adds 700 ms before the first packet reaches a client.
+        launch = os.environ.get("RTSP_TEST_LAUNCH") or (
+            "( udpsrc address=127.0.0.1 port={port} buffer-size={buf} "
             "caps=\"video/mpegts,systemstream=(boolean)true,packetsize=(int)188\" "
-            "! tsdemux ignore-pcr=true ! h264parse config-interval=-1 "
-            "! rtph264pay name=pay0 pt=96 config-interval=-1 )" % args.udp_port
+            "! tsdemux ignore-pcr=true latency=0 ! h264parse config-interval=-1 "
+            "! rtph264pay name=pay0 pt=96 config-interval=-1 )"
         )
+        factory.set_launch(launch.format(port=args.udp_port, buf=args.udp_buffer))
         factory.set_shared(True)
 
         if args.auth != "none":
@@ -96,10 +105,10 @@ def main():
             token = GstRtspServer.RTSPToken()
             token.set_string(GstRtspServer.RTSP_TOKEN_MEDIA_FACTORY_ROLE, "user")
             if args.auth == "digest":
-                auth.set_supported_methods(GstRtspServer.RTSPAuthMethod.DIGEST)
+                auth.set_supported_methods(GstRtsp.RTSPAuthMethod.DIGEST)
                 auth.add_digest(args.user, password, token)
             else:
-                auth.set_supported_methods(GstRtspServer.RTSPAuthMethod.BASIC)
+                auth.set_supported_methods(GstRtsp.RTSPAuthMethod.BASIC)
                 auth.add_basic(GstRtspServer.RTSPAuth.make_basic(args.user, password), token)
             server.set_auth(auth)
             role = Gst.Structure.new_from_string(
