@@ -1,0 +1,4 @@
+export { hostAllowed, isLoopbackName, originAllowed, requestToken, tokenMatches } from './auth.js';
+export { METRIC_PREFIX, renderMetrics } from './metrics.js';
+export { CameraPreview, JpegSplitter, previewCommand, type PreviewCommand, type PreviewOptions, type PreviewState, type PreviewViewer } from './preview.js';
+export { StatusServer, type StatusServerOptions } from './server.js';

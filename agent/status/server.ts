@@ -1,0 +1,360 @@
+// The local status server: /healthz, /metrics, /api/status, camera frames and live previews, and the status page.
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { CameraConfig, StatusConfig } from '../../config/schema/index.js';
+import type { HealthPayload } from '../contract/health.js';
+import { AgentError, errorMessage } from '../errors.js';
+import type { AgentFigures } from '../health/figures.js';
+import type { RestartInfo } from '../health/restarts.js';
+import type { Logger } from '../log.js';
+import type { Module } from '../module.js';
+import { packageRoot } from '../paths.js';
+import { hostAllowed, originAllowed, requestToken, tokenMatches } from './auth.js';
+import { renderMetrics } from './metrics.js';
+import { CameraPreview, type PreviewState, type PreviewViewer } from './preview.js';
+
+export interface StatusServerOptions {
+  config: StatusConfig;
+  /** The configured cameras: ids, and the inputs of the live previews. */
+  cameras: CameraConfig[];
+  /** Shown on the page. */
+  device?: { id: string; site: string };
+  /** The health sampler (current(): composed now from the last samples and live figures). */
+  health: { current(): HealthPayload };
+  figures: AgentFigures;
+  restarts?: { lastRestart(): RestartInfo };
+  log: Logger;
+  /** index.html, app.js, style.css. Default: `public/` next to this module, else agent/status/public in the package. */
+  publicDir?: string;
+  /** Default "ffmpeg". */
+  ffmpegPath?: string;
+  /** Keep a preview's ffmpeg this long after its last viewer left, ms. Default 2000. */
+  previewLingerMs?: number;
+  /** Events listed on the page. Default 50. */
+  recentEventsLimit?: number;
+}
+
+const STATIC_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+};
+const STATIC_NAME = /^[a-z0-9][a-z0-9._-]*\.(html|js|css|svg|png|ico)$/i;
+const CAMERA_PATH = /^\/api\/cameras\/([a-z0-9][a-z0-9_-]{0,62})\/(frame\.jpg|snapshot|live)$/;
+const CSP = [
+  "default-src 'self'",
+  "img-src 'self' blob: data:",
+  "script-src 'self'",
+  "style-src 'self'",
+  "connect-src 'self'",
+  "frame-ancestors 'none'",
+  "base-uri 'none'",
+  "form-action 'none'",
+].join('; ');
+/** A viewer whose socket has this much unsent data skips frames until it drains. */
+const WS_BACKLOG_BYTES = 1024 * 1024;
+const MAX_VIEWERS_PER_CAMERA = 8;
+/** A live preview frame at most this old is served as frame.jpg. */
+const FRESH_FRAME_MS = 5000;
+
+function defaultPublicDir(): string {
+  const here = join(dirname(fileURLToPath(import.meta.url)), 'public');
+  if (existsSync(join(here, 'index.html'))) return here;
+  return join(packageRoot(), 'agent', 'status', 'public');
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The status server (module). Binds `status.bind:status.port` (loopback by default; the config check refuses
+ * another address without a token). With a token configured every data endpoint needs
+ * `Authorization: Bearer <token>` (the page's websocket may pass `?token=`). The page's static files (HTML, JS,
+ * CSS, no data in them) are served without it: a browser cannot attach a header to a navigation, so the page
+ * asks for the token and sends it with each request.
+ */
+export class StatusServer implements Module {
+  readonly name = 'status';
+  private server: Server | undefined;
+  private wss: WebSocketServer | undefined;
+  private readonly previews = new Map<string, CameraPreview>();
+  private readonly log: Logger;
+  private readonly publicDir: string;
+  private readonly staticCache = new Map<string, Buffer>();
+
+  constructor(private readonly opts: StatusServerOptions) {
+    this.log = opts.log.child({ mod: 'status' });
+    this.publicDir = opts.publicDir ?? defaultPublicDir();
+  }
+
+  async start(_signal: AbortSignal): Promise<void> {
+    const cfg = this.opts.config;
+    if (!cfg.enabled) return;
+    for (const cam of this.opts.cameras) {
+      this.previews.set(
+        cam.id,
+        new CameraPreview(cam, { fps: cfg.preview_fps, maxWidth: cfg.preview_width, ffmpegPath: this.opts.ffmpegPath, lingerMs: this.opts.previewLingerMs }, this.log),
+      );
+    }
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: 4096 });
+    const server = createServer((req, res) => void this.handle(req, res));
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
+    server.maxConnections = 64;
+    server.headersTimeout = 10_000;
+    server.requestTimeout = 30_000;
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException): void => {
+        reject(new AgentError('STATUS_LISTEN', `status server cannot listen on ${cfg.bind}:${cfg.port}: ${err.code ?? err.message}`, { cause: err }));
+      };
+      server.once('error', onError);
+      server.listen({ host: cfg.bind, port: cfg.port, exclusive: true }, () => {
+        server.off('error', onError);
+        server.on('error', (err) => this.log.error({ err }, 'status server error'));
+        resolve();
+      });
+    });
+    this.log.info({ bind: cfg.bind, port: this.address()?.port, token: Boolean(cfg.token) }, 'status server listening');
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    await Promise.all([...this.previews.values()].map((p) => p.close()));
+    this.previews.clear();
+    for (const ws of this.wss?.clients ?? []) ws.terminate();
+    this.wss?.close();
+    this.wss = undefined;
+    if (!server) return;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  }
+
+  /** The bound address (port 0 resolved), while listening. */
+  address(): { host: string; port: number } | undefined {
+    const a = this.server?.address();
+    return a && typeof a === 'object' ? { host: a.address, port: a.port } : undefined;
+  }
+
+  /** Live previews, per camera (running ffmpeg, viewers, frames relayed). */
+  previewStates(): PreviewState[] {
+    return [...this.previews.values()].map((p) => p.state());
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // HTTP
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      const url = new URL(req.url ?? '/', 'http://status.invalid');
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.setHeader('Allow', 'GET, HEAD');
+        throw new HttpError(405, 'method not allowed');
+      }
+      const path = url.pathname;
+      if (path === '/' || path === '/index.html') return await this.serveStatic(res, 'index.html', req.method === 'HEAD');
+      if (path.startsWith('/static/')) return await this.serveStatic(res, path.slice('/static/'.length), req.method === 'HEAD');
+      if (path === '/favicon.ico') return await this.serveStatic(res, 'favicon.svg', req.method === 'HEAD');
+      this.authorize(req, url, false);
+      if (path === '/healthz') return this.healthz(res);
+      if (path === '/metrics') return await this.metrics(res);
+      if (path === '/api/status') return this.json(res, 200, this.statusDocument());
+      const m = CAMERA_PATH.exec(path);
+      if (m && (m[2] === 'frame.jpg' || m[2] === 'snapshot')) return await this.frame(res, m[1]!);
+      throw new HttpError(404, 'not found');
+    } catch (err) {
+      if (err instanceof HttpError) {
+        if (err.status === 401) res.setHeader('WWW-Authenticate', 'Bearer realm="roadside-agent"');
+        this.json(res, err.status, { status: 'error', error: err.message });
+      } else {
+        this.log.error({ err, path: req.url?.split('?')[0] }, 'status request failed');
+        if (!res.headersSent) this.json(res, 500, { status: 'error', error: 'internal error' });
+        else res.destroy();
+      }
+    }
+  }
+
+  /** Throws 401 / 403 unless the request may read data. */
+  private authorize(req: IncomingMessage, url: URL, allowQueryToken: boolean): void {
+    const token = this.opts.config.token;
+    if (token !== undefined) {
+      if (!tokenMatches(token, requestToken(req, url, allowQueryToken))) throw new HttpError(401, 'a valid bearer token is required');
+    } else if (!hostAllowed(req)) {
+      throw new HttpError(403, 'unexpected Host header');
+    }
+  }
+
+  private json(res: ServerResponse, status: number, body: unknown): void {
+    const text = JSON.stringify(body);
+    res.writeHead(status, {
+      'Content-Type': 'application/json; charset=utf-8',
+      'Content-Length': Buffer.byteLength(text),
+      'Cache-Control': 'no-store',
+      'X-Content-Type-Options': 'nosniff',
+    });
+    res.end(text);
+  }
+
+  private async serveStatic(res: ServerResponse, name: string, head: boolean): Promise<void> {
+    if (!STATIC_NAME.test(name)) throw new HttpError(404, 'not found');
+    let body = this.staticCache.get(name);
+    if (!body) {
+      try {
+        body = await readFile(join(this.publicDir, name));
+      } catch {
+        throw new HttpError(404, 'not found');
+      }
+      this.staticCache.set(name, body);
+    }
+    const ext = name.slice(name.lastIndexOf('.')).toLowerCase();
+    res.writeHead(200, {
+      'Content-Type': STATIC_TYPES[ext] ?? 'application/octet-stream',
+      'Content-Length': body.length,
+      'Cache-Control': 'no-cache',
+      'X-Content-Type-Options': 'nosniff',
+      'Content-Security-Policy': CSP,
+      'Referrer-Policy': 'no-referrer',
+      'X-Frame-Options': 'DENY',
+    });
+    res.end(head ? undefined : body);
+  }
+
+  /** 200 `{status:"ok"}`, or 503 with the error reasons (camera stalled / offline, detector stuck, disk low…). */
+  private healthz(res: ServerResponse): void {
+    const h = this.opts.health.current();
+    const errors = h.reasons.filter((r) => r.severity === 'error');
+    if (errors.length === 0) this.json(res, 200, { status: 'ok' });
+    else this.json(res, 503, { status: 'error', reasons: errors.map((r) => ({ code: r.code, message: r.message, ...(r.camera ? { camera: r.camera } : {}) })) });
+  }
+
+  private async metrics(res: ServerResponse): Promise<void> {
+    const { contentType, text } = await renderMetrics(this.opts.health.current(), this.lastRestart());
+    res.writeHead(200, { 'Content-Type': contentType, 'Cache-Control': 'no-store', 'Content-Length': Buffer.byteLength(text) });
+    res.end(text);
+  }
+
+  private lastRestart(): RestartInfo | undefined {
+    try {
+      return this.opts.restarts?.lastRestart();
+    } catch (err) {
+      this.log.warn({ err: errorMessage(err) }, 'restart info unavailable');
+      return undefined;
+    }
+  }
+
+  /** /api/status: everything the page shows. */
+  statusDocument(): unknown {
+    const health = this.opts.health.current();
+    const figures = this.opts.figures;
+    const safe = <T>(fn: () => T, fallback: T): T => {
+      try {
+        return fn();
+      } catch (err) {
+        this.log.warn({ err: errorMessage(err) }, 'figures unavailable');
+        return fallback;
+      }
+    };
+    const previews = new Map(this.previewStates().map((p) => [p.camera, p]));
+    return {
+      device: this.opts.device ?? null,
+      ts: health.ts,
+      health,
+      restart: this.lastRestart() ?? null,
+      cameras: this.opts.cameras.map((cam) => {
+        const p = previews.get(cam.id);
+        return {
+          id: cam.id,
+          figures: health.cameras.find((c) => c.id === cam.id) ?? null,
+          overlay: safe(() => figures.cameraOverlay(cam.id), undefined) ?? null,
+          detections: safe(() => figures.latestDetections(cam.id), []),
+          preview: { live: `api/cameras/${cam.id}/live`, frame: `api/cameras/${cam.id}/frame.jpg`, running: p?.running ?? false, viewers: p?.viewers ?? 0, last_error: p?.last_error ?? null },
+        };
+      }),
+      events: safe(() => figures.recentEvents(this.opts.recentEventsLimit ?? 50), []),
+    };
+  }
+
+  /** The newest frame: from a running live preview, else the provider's latest decoded frame (encoded here). */
+  private async frame(res: ServerResponse, cameraId: string): Promise<void> {
+    const preview = this.previews.get(cameraId);
+    if (!preview) throw new HttpError(404, 'unknown camera');
+    let jpeg = preview.latestJpeg(FRESH_FRAME_MS);
+    if (!jpeg) {
+      const raw = this.opts.figures.latestFrame?.(cameraId);
+      if (!raw) throw new HttpError(503, 'no frame available (open the live preview, or wait for the camera)');
+      // sharp (libvips) is loaded on first use only: most boxes never need it here.
+      const { default: sharp } = await import('sharp');
+      jpeg = await sharp(raw.data, { raw: { width: raw.width, height: raw.height, channels: 3 } }).jpeg({ quality: 75 }).toBuffer();
+    }
+    res.writeHead(200, { 'Content-Type': 'image/jpeg', 'Content-Length': jpeg.length, 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' });
+    res.end(jpeg);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Websocket: /api/cameras/:id/live — binary messages are JPEG frames; text messages are JSON
+  // {type: "status", state, message?} and {type: "detections", detections} (sent after each frame).
+
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const refuse = (status: number, text: string): void => {
+      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    };
+    socket.on('error', () => undefined);
+    try {
+      const url = new URL(req.url ?? '/', 'http://status.invalid');
+      const m = CAMERA_PATH.exec(url.pathname);
+      const preview = m && m[2] === 'live' ? this.previews.get(m[1]!) : undefined;
+      if (!this.wss || !m || !preview) return refuse(404, 'Not Found');
+      try {
+        this.authorize(req, url, true);
+      } catch (err) {
+        const status = err instanceof HttpError ? err.status : 403;
+        return refuse(status, status === 401 ? 'Unauthorized' : 'Forbidden');
+      }
+      if (!originAllowed(req)) return refuse(403, 'Forbidden');
+      if (preview.state().viewers >= MAX_VIEWERS_PER_CAMERA) return refuse(503, 'Service Unavailable');
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.attachViewer(ws, m[1]!, preview));
+    } catch (err) {
+      this.log.error({ err }, 'websocket upgrade failed');
+      refuse(500, 'Internal Server Error');
+    }
+  }
+
+  private attachViewer(ws: WebSocket, cameraId: string, preview: CameraPreview): void {
+    const figures = this.opts.figures;
+    const viewer: PreviewViewer = {
+      frame: (jpeg) => {
+        if (ws.readyState !== ws.OPEN || ws.bufferedAmount > WS_BACKLOG_BYTES) return;
+        ws.send(jpeg, { binary: true });
+        let detections: unknown[] = [];
+        try {
+          detections = figures.latestDetections(cameraId);
+        } catch {
+          // figures unavailable: the page keeps its last boxes
+        }
+        ws.send(JSON.stringify({ type: 'detections', detections }));
+      },
+      status: (state, message) => {
+        if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ type: 'status', state, ...(message ? { message } : {}) }));
+      },
+    };
+    ws.on('error', () => undefined);
+    ws.once('close', () => preview.removeViewer(viewer));
+    preview.addViewer(viewer);
+  }
+}
