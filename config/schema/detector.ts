@@ -30,6 +30,14 @@ export const DetectorSchema = z
     nms_iou: z.number().min(0).max(1).default(0.5).describe('IoU above which overlapping boxes of one class are suppressed. Default 0.5'),
     min_area_px: z.number().min(0).default(64).describe('Drop boxes smaller than this, in camera pixels squared. Default 64'),
     stuck_timeout_s: z.number().positive().default(10).describe('A run longer than this restarts the detector worker, seconds. Default 10'),
+    max_restarts: z
+      .number()
+      .int()
+      .min(1)
+      .default(5)
+      .describe('Worker restarts (stuck or crashed) within restart_window_s that count as a fatal failure: the agent exits non-zero for systemd to restart it. Default 5'),
+    restart_window_s: z.number().positive().default(600).describe('Window for max_restarts, seconds. Default 600 (10 min)'),
+    max_detections: z.number().int().min(1).max(1000).default(100).describe('Most detections kept per frame, best scores first. Default 100'),
   })
   .describe('Object detector (ONNX Runtime, CPU)');
 export type DetectorConfig = z.infer<typeof DetectorSchema>;

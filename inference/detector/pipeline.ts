@@ -1,0 +1,156 @@
+import { performance } from 'node:perf_hooks';
+import type { InferenceSession, Tensor } from 'onnxruntime-node';
+import type { GateSpec } from './classes.js';
+import { Candidates, decoderFactory, formatDims, type Decoder, type DecoderName, type DecoderOptions, type OutputInfo, type OutputTensor, type ScoreGate } from './decoders/index.js';
+import { DetectorError } from './errors.js';
+import type { PolygonPoints } from './geometry.js';
+import { postprocess, PostprocessScratch, type FrameGeometry } from './postprocess.js';
+import { hwcToChw } from './preprocess.js';
+import { createSession } from './session.js';
+import type { Detection } from './types.js';
+
+export interface PipelineOptions {
+  model_path: string;
+  threads: number;
+  spinning: boolean;
+  decoder: DecoderName;
+  decoder_options?: DecoderOptions;
+  input_width: number;
+  input_height: number;
+  /** Resolved class names, in model output order. */
+  class_names: string[];
+  gate: GateSpec;
+  nms_iou: number;
+  min_area_px: number;
+  max_detections: number;
+}
+
+export interface ModelInfo {
+  input_name: string;
+  input_dims: (number | string)[];
+  outputs: OutputInfo[];
+  decoder: DecoderName;
+  /** Classes the model scores, when its layout tells. */
+  num_classes: number | undefined;
+}
+
+export interface PipelineFrame extends FrameGeometry {
+  data: Uint8Array;
+}
+
+export interface PipelineResult {
+  detections: Detection[];
+  timing: { pre_ms: number; model_ms: number; post_ms: number };
+}
+
+/**
+ * One ONNX session with its reused buffers: HWC uint8 → CHW float32 → session.run → decoder → camera-pixel
+ * detections. Runs inside the detector worker (session.run blocks its thread); usable in-process too.
+ */
+export class Pipeline {
+  private readonly input: Float32Array;
+  private readonly tensor: Tensor;
+  private readonly candidates = new Candidates();
+  private readonly scratch = new PostprocessScratch();
+  private readonly gate: ScoreGate;
+
+  private constructor(
+    private readonly session: InferenceSession,
+    private readonly decoder: Decoder,
+    readonly info: ModelInfo,
+    private readonly o: PipelineOptions,
+    TensorClass: typeof Tensor,
+  ) {
+    this.input = new Float32Array(3 * o.input_width * o.input_height);
+    this.tensor = new TensorClass('float32', this.input, [1, 3, o.input_height, o.input_width]);
+    this.gate = { byClass: Float32Array.from(o.gate.byClass), other: o.gate.other };
+  }
+
+  static async create(o: PipelineOptions): Promise<Pipeline> {
+    const session = await createSession(o.model_path, { threads: o.threads, spinning: o.spinning });
+    try {
+      const input = checkInput(session, o);
+      const outputs: OutputInfo[] = session.outputMetadata.map((m) => ({ name: m.name, dims: m.isTensor ? [...m.shape] : [] }));
+      const decoder = decoderFactory(o.decoder, o.decoder_options).bind(outputs, { width: o.input_width, height: o.input_height }, o.class_names.length);
+      if (decoder.numClasses !== undefined && decoder.numClasses !== o.class_names.length) {
+        throw new DetectorError(
+          'DETECTOR_MODEL_MISMATCH',
+          `the model scores ${decoder.numClasses} classes but ${o.class_names.length} class names are configured (detector.class_names)`,
+        );
+      }
+      for (const name of decoder.outputNames) {
+        const m = session.outputMetadata.find((x) => x.name === name);
+        if (m?.isTensor && m.type !== 'float32') {
+          throw new DetectorError('DETECTOR_MODEL_MISMATCH', `model output ${name} is ${m.type}; float32 expected`);
+        }
+      }
+      const { Tensor: TensorClass } = await import('onnxruntime-node');
+      const info: ModelInfo = { input_name: input.name, input_dims: [...input.shape], outputs, decoder: o.decoder, num_classes: decoder.numClasses };
+      return new Pipeline(session, decoder, info, o, TensorClass);
+    } catch (err) {
+      await session.release();
+      throw err;
+    }
+  }
+
+  async run(frame: PipelineFrame, roi?: PolygonPoints): Promise<PipelineResult> {
+    const { input_width: w, input_height: h } = this.o;
+    if (frame.width !== w || frame.height !== h || frame.data.length !== w * h * 3) {
+      throw new DetectorError(
+        'DETECTOR_BAD_FRAME',
+        `frame ${frame.width}x${frame.height} with ${frame.data.length} bytes does not match the model input ${w}x${h} RGB (${w * h * 3} bytes)`,
+      );
+    }
+    const t0 = performance.now();
+    hwcToChw(frame.data, this.input, w * h);
+    const t1 = performance.now();
+    let raw: InferenceSession.ReturnType;
+    try {
+      raw = await this.session.run({ [this.info.input_name]: this.tensor }, this.decoder.outputNames);
+    } catch (err) {
+      throw new DetectorError('DETECTOR_RUN_FAILED', `session.run failed: ${(err as Error).message}`, { cause: err });
+    }
+    const t2 = performance.now();
+    const outputs: Record<string, OutputTensor> = {};
+    for (const name of this.decoder.outputNames) {
+      const t = raw[name]!;
+      outputs[name] = { data: t.data as Float32Array, dims: t.dims };
+    }
+    this.candidates.reset();
+    this.decoder.decode(outputs, this.gate, this.candidates);
+    const detections = postprocess(
+      this.candidates,
+      frame,
+      roi,
+      { classNames: this.o.class_names, nmsIou: this.o.nms_iou, minAreaPx: this.o.min_area_px, maxDetections: this.o.max_detections },
+      this.scratch,
+    );
+    const t3 = performance.now();
+    return { detections, timing: { pre_ms: t1 - t0, model_ms: t2 - t1, post_ms: t3 - t2 } };
+  }
+
+  /** session.run alone on the current input buffer (benchmarks: the model's own ceiling). */
+  async runModelOnly(): Promise<void> {
+    await this.session.run({ [this.info.input_name]: this.tensor }, this.decoder.outputNames);
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+function checkInput(session: InferenceSession, o: PipelineOptions): InferenceSession.TensorValueMetadata {
+  const metas = session.inputMetadata;
+  const m = metas[0];
+  const size = `${o.input_width}x${o.input_height}`;
+  if (metas.length !== 1 || !m?.isTensor) {
+    throw new DetectorError('DETECTOR_MODEL_MISMATCH', `the model has ${metas.length} inputs; one image input [1,3,H,W] expected`);
+  }
+  const d = m.shape;
+  const fits = (v: number | string | undefined, want: number) => typeof v !== 'number' || v === want;
+  if (m.type !== 'float32' || d.length !== 4 || !fits(d[0], 1) || !fits(d[1], 3) || !fits(d[2], o.input_height) || !fits(d[3], o.input_width)) {
+    const hint = typeof d[2] === 'number' && typeof d[3] === 'number' && d[1] === 3 ? `; set detector.input_size to ${d[3]}x${d[2]}` : '';
+    throw new DetectorError('DETECTOR_MODEL_MISMATCH', `model input ${m.name} ${m.type} ${formatDims(d)} does not fit input_size ${size} (float32 [1,3,H,W] RGB expected)${hint}`);
+  }
+  return m;
+}

@@ -1,0 +1,110 @@
+/** Types shared by the detector and its callers. */
+import type { Detection } from '../tracking/types.js';
+
+/** One detected object, in camera (source) pixels: the tracker's input type (inference/tracking/types.ts). */
+export type { Detection };
+
+/**
+ * How a camera frame was fitted into the model input: input = source * scale + pad (the same shape as the
+ * camera source's `Letterbox`, inference/camera/types.ts).
+ */
+export interface Letterbox {
+  scale: number;
+  pad_x: number;
+  pad_y: number;
+}
+
+/**
+ * A frame already scaled to the model input size (ffmpeg does that): packed HWC RGB, 8 bits per channel.
+ * The camera source's `Frame` (inference/camera/types.ts) fits as is.
+ * Without `letterbox` the frame was stretched from `source_width` x `source_height`.
+ *
+ * Ownership: `data`'s ArrayBuffer is handed to the detector's worker without a copy (transferred) when the view
+ * covers its whole buffer, so it is detached after `detect()` dispatches it; the result hands it back as `buffer`.
+ */
+export interface DetectorFrame {
+  data: Uint8Array;
+  width: number;
+  height: number;
+  source_width: number;
+  source_height: number;
+  letterbox?: Letterbox;
+}
+
+export interface DetectTiming {
+  /** HWC uint8 → CHW float32, in the worker. */
+  pre_ms: number;
+  /** session.run. */
+  model_ms: number;
+  /** Decode, thresholds, mapping to camera pixels, ROI, NMS, in the worker. */
+  post_ms: number;
+  /** From handing the frame to the worker until its result was back on the main thread. */
+  total_ms: number;
+  /** Time the frame waited in its camera's slot before the worker took it. */
+  wait_ms: number;
+}
+
+export type DetectResult =
+  | {
+      status: 'done';
+      detections: Detection[];
+      timing: DetectTiming;
+      /** The frame's bytes, back from the worker: reuse them for a later frame if you like. */
+      buffer: ArrayBufferLike;
+    }
+  | {
+      /** A newer frame of the same camera took this one's place before the worker was free (counted as skipped). */
+      status: 'replaced';
+      buffer: ArrayBufferLike;
+    };
+
+export type DetectorState = 'stopped' | 'starting' | 'running' | 'restarting' | 'failed';
+
+export interface CameraDetectorStats {
+  submitted: number;
+  done: number;
+  /** Frames replaced by a newer frame of the same camera while waiting. */
+  skipped: number;
+  errors: number;
+}
+
+export interface DetectorStats {
+  state: DetectorState;
+  decoder: string;
+  threads: number;
+  input_width: number;
+  input_height: number;
+  /** Completed inferences since start. */
+  runs: number;
+  /** Frames that failed (run error, stuck or crashed worker). */
+  errors: number;
+  /** Worker restarts since start (stuck + crashed). */
+  restarts: number;
+  restarts_last_hour: number;
+  last_restart_reason: RestartReason | null;
+  /** Over the last 256 runs, milliseconds. */
+  inference_ms_mean: number;
+  inference_ms_p95: number;
+  pre_ms_mean: number;
+  post_ms_mean: number;
+  /** Worker round trip (pre + model + post + messaging), mean, ms. */
+  total_ms_mean: number;
+  /** Time frames waited for the worker, mean, ms. */
+  wait_ms_mean: number;
+  /** (pre + post) / model, percent. */
+  prepost_share_pct: number;
+  /** Frames skipped (replaced) over all cameras. */
+  skipped: number;
+  /** Frames that had to be copied because their view did not cover a whole transferable buffer. */
+  frame_copies: number;
+  cameras: Record<string, CameraDetectorStats>;
+}
+
+export type RestartReason = 'stuck' | 'crash' | 'init';
+
+export interface RestartEvent {
+  reason: RestartReason;
+  /** Restarts so far, this one included. */
+  restarts: number;
+  error: Error;
+}
