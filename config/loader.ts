@@ -116,7 +116,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
 
   const parsed = ConfigSchema.safeParse(raw);
   if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.flatMap((issue) => zodProblems(issue, problem)));
+    throw new ConfigError(parsed.error.issues.flatMap((issue) => zodProblems(issue, raw, problem)));
   }
   const config = resolvePaths(parsed.data, dirname(resolve(file)));
   const semantic = checkSemantics(config, raw).map((p) => problem(p.path, p.message, p.key));
@@ -124,12 +124,12 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   return { config, file, hash: createHash('sha256').update(text).digest('hex').slice(0, 16) };
 }
 
-function zodProblems(issue: z.core.$ZodIssue, problem: (path: Path, message: string, key?: string) => ConfigProblem): ConfigProblem[] {
+function zodProblems(issue: z.core.$ZodIssue, raw: unknown, problem: (path: Path, message: string, key?: string) => ConfigProblem): ConfigProblem[] {
   const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
   if (issue.code === 'unrecognized_keys') {
     return issue.keys.map((k) => problem(path, `unknown key "${k}"`, k));
   }
-  if (issue.code === 'invalid_type' && (issue as { input?: unknown }).input === undefined) {
+  if (issue.code === 'invalid_type' && getIn(raw, path) === undefined) {
     return [{ ...problem(path, `required: ${issue.message.replace(/^Invalid input: /, '')}`), got: undefined }];
   }
   return [problem(path, issue.message.replace(/^Invalid input: /, ''))];

@@ -5,10 +5,9 @@ export const MqttSchema = z
   .strictObject({
     url: z
       .string()
-      .url()
-      .refine((u) => /^(mqtts?|wss?):\/\//.test(u), 'expected mqtt://, mqtts://, ws:// or wss://')
+      .refine((u) => /^(mqtts?|wss?):\/\/[^/\s]+/.test(u) && URL.canParse(u), 'expected a broker URL: mqtt://, mqtts://, ws:// or wss:// with a host')
       .describe('Broker URL. mqtts:// for TLS. Credentials go in username/password, never in the URL'),
-    protocol: z.union([z.literal(5), z.literal(4)]).default(5).describe('MQTT protocol version: 5, or 4 (= MQTT 3.1.1). Default 5'),
+    protocol: z.literal([5, 4]).default(5).describe('MQTT protocol version: 5, or 4 (= MQTT 3.1.1). Default 5'),
     client_id: z.string().min(1).max(128).optional().describe('MQTT client id. Default roadside-<site>-<device>'),
     username: z.string().optional().describe('User name (env ROADSIDE_MQTT_USERNAME overrides)'),
     password: z.string().optional().describe('Password (env ROADSIDE_MQTT_PASSWORD overrides); never logged'),
