@@ -1,0 +1,375 @@
+/**
+ * The traffic event contract (`{base}/events/{camera}`): one versioned envelope, discriminated on `type`, each
+ * type with its own `attributes`. TypeScript types and the JSON Schema for the center are derived from these
+ * zod schemas, so code and documentation cannot drift. Keys are snake_case with units in their names.
+ *
+ * Three stages of one event:
+ * - draft (`EventDraft`): made by analytics with `makeEvent`; no `seq` yet;
+ * - stored (`StoredEvent`): the outbox assigned the per-device `seq`;
+ * - wire (`WireEvent`, `WireEventSchema`): the uplink added `sent_at` and `replayed`.
+ */
+import { randomFillSync } from 'node:crypto';
+import { z } from 'zod';
+
+export const EVENT_SCHEMA = 'roadside.event/1';
+
+export const EVENT_TYPES = [
+  'object_new',
+  'object_update',
+  'object_end',
+  'line_crossing',
+  'zone_enter',
+  'zone_exit',
+  'stopped_vehicle',
+  'wrong_way',
+  'speed',
+  'red_light',
+  'flow',
+] as const;
+export const EventTypeSchema = z.enum(EVENT_TYPES).describe('Event type; selects the shape of `object`, `rule` and `attributes`');
+export type EventType = z.infer<typeof EventTypeSchema>;
+
+export const PrioritySchema = z
+  .enum(['violation', 'event', 'statistics'])
+  .describe('Delivery priority: violations first, then events, then statistics (the outbox sends and keeps them in this order)');
+export type Priority = z.infer<typeof PrioritySchema>;
+
+/** Priority of each type; the same mapping is fixed per type in the schema. */
+export const PRIORITY = {
+  object_new: 'event',
+  object_update: 'event',
+  object_end: 'event',
+  line_crossing: 'event',
+  zone_enter: 'event',
+  zone_exit: 'event',
+  stopped_vehicle: 'violation',
+  wrong_way: 'violation',
+  speed: 'event',
+  red_light: 'violation',
+  flow: 'statistics',
+} as const satisfies Record<EventType, Priority>;
+
+// ---------------------------------------------------------------------------------------------------------
+// Building blocks
+
+const IsoTime = z.iso.datetime({ offset: true });
+const Slug = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/);
+const Sha256 = z.string().regex(/^[0-9a-f]{64}$/);
+const Direction = z.enum(['in', 'out']).describe('Crossing direction: "in" from the left of the line a→b to its right (as seen in the image), "out" the reverse');
+const PointPx = z.tuple([z.number(), z.number()]);
+const count = () => z.int().min(0);
+
+export const BoxSchema = z.tuple([z.number(), z.number(), z.number(), z.number()]).describe('Box [x1, y1, x2, y2], camera pixels');
+
+export const ObjectSchema = z
+  .strictObject({
+    track_id: z.int().min(1).describe('Tracker id, unique per camera within one agent run, increasing'),
+    class: z.string().min(1).describe('Object class, voted over the track weighted by detection score'),
+    score: z.number().min(0).max(1).describe('Score of the latest matched detection, 0-1'),
+    box: BoxSchema,
+    speed_kmh: z.number().min(0).optional().describe('Ground speed, km/h; only with a camera calibration'),
+    speed_uncertainty_kmh: z.number().min(0).optional().describe('One standard deviation of speed_kmh, km/h'),
+  })
+  .describe('The tracked object');
+export type EventObject = z.infer<typeof ObjectSchema>;
+
+const ObjectWithSpeed = ObjectSchema.extend({
+  speed_kmh: z.number().min(0).describe('Ground speed measured around the line, km/h'),
+  speed_uncertainty_kmh: z.number().min(0).describe('One standard deviation of speed_kmh, km/h'),
+});
+
+const rule = <K extends 'line' | 'zone' | 'signal'>(kind: K) =>
+  z.strictObject({ kind: z.literal(kind), id: Slug.describe(`${kind} id from the configuration`) }).describe(`The ${kind} that produced the event`);
+const LineRule = rule('line');
+const ZoneRule = rule('zone');
+const SignalRule = rule('signal');
+export const RuleSchema = z.discriminatedUnion('kind', [LineRule, ZoneRule, SignalRule]);
+export type EventRule = z.infer<typeof RuleSchema>;
+
+export const EvidenceSchema = z
+  .strictObject({
+    frame_sha256: Sha256.describe('SHA-256 (hex) of the full-frame JPEG'),
+    crop_sha256: Sha256.describe('SHA-256 (hex) of the object-crop JPEG'),
+    frame_file: z.string().min(1).describe('Full-frame JPEG file name in the evidence directory'),
+    crop_file: z.string().min(1).describe('Object-crop JPEG file name in the evidence directory'),
+  })
+  .describe('Evidence images, written before the event; the bytes travel as separate binary messages');
+export type Evidence = z.infer<typeof EvidenceSchema>;
+
+const Zones = z.array(Slug).describe('Zones the object is in');
+
+// ---------------------------------------------------------------------------------------------------------
+// Attributes per type
+
+export const ObjectNewAttributes = z.strictObject({
+  first_seen_at: IsoTime.describe('Capture time of the first detection of the track'),
+  zones: Zones,
+});
+
+export const ObjectUpdateAttributes = z.strictObject({
+  changed: z
+    .array(z.enum(['class', 'moved', 'zones', 'speed']))
+    .min(1)
+    .describe('What changed since the previous new/update event of this track'),
+  zones: Zones,
+  age_s: z.number().min(0).describe('Time since the first detection, seconds'),
+});
+
+export const ObjectEndAttributes = z.strictObject({
+  reason: z.enum(['lost', 'left_frame', 'shutdown']).describe('lost: unseen for max_age_s; left_frame: predicted out of the frame; shutdown: analytics stopped'),
+  first_seen_at: IsoTime.describe('Capture time of the first detection'),
+  last_seen_at: IsoTime.describe('Capture time of the last detection'),
+  duration_s: z.number().min(0).describe('From first to last detection, seconds'),
+  distance_px: z.number().min(0).describe('Path length of the box anchor (bottom centre), camera pixels'),
+  zones_visited: z.array(Slug).describe('Zones the object entered, in order, without repeats'),
+  lines_crossed: z
+    .array(z.strictObject({ line_id: Slug, direction: Direction }))
+    .describe('Counted line crossings, in order'),
+  max_speed_kmh: z.number().min(0).optional().describe('Highest speed measured on the track, km/h; only with a calibration'),
+});
+
+export const LineCrossingAttributes = z.strictObject({
+  direction: Direction,
+  point_px: PointPx.describe('Where the anchor path crossed the line, [x, y] camera pixels'),
+  crossed_at: IsoTime.describe('Crossing time, interpolated between the frames either side of the line'),
+});
+
+export const ZoneEnterAttributes = z.strictObject({
+  occupancy: count().describe('Objects in the zone after this one entered'),
+});
+
+export const ZoneExitAttributes = z.strictObject({
+  reason: z.enum(['left', 'track_ended']).describe('left: the anchor left the polygon; track_ended: the track ended inside'),
+  dwell_s: z.number().min(0).describe('Time in the zone, seconds'),
+  occupancy: count().describe('Objects in the zone after this one left'),
+});
+
+export const StoppedVehicleAttributes = z.strictObject({
+  dwell_s: z.number().min(0).describe('Time in the zone so far, seconds'),
+  dwell_threshold_s: z.number().positive().describe('The zone threshold that was exceeded, seconds'),
+  entered_at: IsoTime.describe('When the object entered the zone'),
+});
+
+export const WrongWayAttributes = z.strictObject({
+  distance_px: z.number().min(0).describe('Travel against the allowed direction, camera pixels'),
+  allowed_direction: PointPx.describe('Allowed direction of travel [dx, dy] from the zone configuration'),
+  heading: PointPx.describe('Observed direction of travel, unit vector [dx, dy] in the image'),
+});
+
+export const SpeedAttributes = z.strictObject({
+  direction: Direction,
+  window_s: z.number().positive().describe('Time span of the positions fitted, seconds'),
+  samples: z.int().min(2).describe('Positions fitted'),
+  distance_m: z.number().min(0).describe('Ground distance covered over the window, metres'),
+});
+
+export const RedLightAttributes = z.strictObject({
+  line_id: Slug.describe('The stop line crossed'),
+  direction: Direction,
+  point_px: PointPx.describe('Where the anchor path crossed the stop line, [x, y] camera pixels'),
+  crossed_at: IsoTime.describe('Crossing time, interpolated between the frames either side of the line'),
+  signal_state: z.literal('red'),
+  red_elapsed_s: z.number().min(0).describe('Time since the signal turned red, at the crossing, seconds'),
+});
+
+const DirectionStats = z.strictObject({
+  volume: count().describe('Objects counted in this direction'),
+  volume_by_class: z.record(z.string(), count()).describe('Objects counted per class'),
+  speed_samples: count().describe('Speed measurements in the bin'),
+  speed_mean_kmh: z.number().min(0).optional().describe('Mean speed, km/h; only with a calibration and at least one measurement'),
+  speed_p85_kmh: z.number().min(0).optional().describe('85th-percentile speed (linear interpolation between ranks), km/h'),
+});
+
+export const FlowAttributes = z.strictObject({
+  bin_start: IsoTime.describe('Start of the bin (aligned to multiples of flow_bin_s on the wall clock)'),
+  bin_end: IsoTime.describe('End of the bin'),
+  observed_s: z.number().min(0).describe('Time the camera was actually analysed within the bin, seconds; below bin length after a start or an outage'),
+  occupancy: z
+    .number()
+    .min(0)
+    .max(1)
+    .describe('Fraction of observed_s during which at least one counted object box lay across the line (a virtual loop detector), 0-1'),
+  in: DirectionStats.describe('Objects crossing "in"'),
+  out: DirectionStats.describe('Objects crossing "out"'),
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// The envelope
+
+const common = {
+  schema: z.literal(EVENT_SCHEMA).describe('Envelope version'),
+  id: z.uuid({ version: 'v7' }).describe('Unique event id, UUIDv7 (time-ordered); the center drops duplicates on it'),
+  device: Slug.describe('Device id'),
+  site: Slug.describe('Site id'),
+  camera: Slug.describe('Camera id'),
+  captured_at: IsoTime.describe('Wall-clock capture time of the frame the event comes from (flow: end of the bin), ISO 8601 with offset'),
+  mono_ms: z.number().min(0).describe('Monotonic capture time on the device, ms; orders events across clock jumps, not comparable across reboots'),
+  clock_synced: z.boolean().describe('Whether the device clock was NTP-synchronised at capture; if false captured_at may be off'),
+};
+
+const seqField = z.int().min(0).describe('Per-device sequence number assigned by the outbox; gaps reveal lost events');
+const draftBase = { ...common, seq: seqField.optional() };
+const wireBase = {
+  ...common,
+  seq: seqField,
+  sent_at: IsoTime.describe('Wall-clock time of (this) sending'),
+  replayed: z.boolean().describe('True when sent from the backlog after a disconnection or on a resend command'),
+};
+
+const priority = <P extends Priority>(p: P) => z.literal(p).describe('Delivery priority (fixed per type)');
+
+function envelope<B extends z.ZodRawShape>(base: B) {
+  const ev = <T extends EventType, S extends z.ZodRawShape>(type: T, shape: S) =>
+    z.strictObject({ ...base, type: z.literal(type), priority: priority(PRIORITY[type]), ...shape });
+  const evidence = EvidenceSchema.optional();
+  return z.discriminatedUnion('type', [
+    ev('object_new', { object: ObjectSchema, attributes: ObjectNewAttributes }).describe('A track was confirmed'),
+    ev('object_update', { object: ObjectSchema, attributes: ObjectUpdateAttributes }).describe(
+      'A tracked object changed (class, position, zones or speed); at most once per update_interval_s per track',
+    ),
+    ev('object_end', { object: ObjectSchema, attributes: ObjectEndAttributes }).describe('A track ended'),
+    ev('line_crossing', { object: ObjectSchema, rule: LineRule, attributes: LineCrossingAttributes }).describe(
+      'An object crossed a counting line (once per track, line and direction)',
+    ),
+    ev('zone_enter', { object: ObjectSchema, rule: ZoneRule, attributes: ZoneEnterAttributes }).describe('An object entered a zone'),
+    ev('zone_exit', { object: ObjectSchema, rule: ZoneRule, attributes: ZoneExitAttributes }).describe('An object left a zone'),
+    ev('stopped_vehicle', { object: ObjectSchema, rule: ZoneRule, attributes: StoppedVehicleAttributes, evidence }).describe(
+      'An object stayed in a zone longer than its dwell_threshold_s (once per stay)',
+    ),
+    ev('wrong_way', { object: ObjectSchema, rule: ZoneRule, attributes: WrongWayAttributes, evidence }).describe(
+      "An object travelled against the zone's allowed_direction (once per track and zone)",
+    ),
+    ev('speed', { object: ObjectWithSpeed, rule: LineRule, attributes: SpeedAttributes }).describe(
+      'Speed measured around a line crossing (needs a calibration)',
+    ),
+    ev('red_light', { object: ObjectSchema, rule: SignalRule, attributes: RedLightAttributes, evidence }).describe(
+      'An object crossed a stop line while its signal was red',
+    ),
+    ev('flow', { rule: LineRule, attributes: FlowAttributes }).describe('Traffic statistics of a line over one flow bin'),
+  ]);
+}
+
+/** An event as analytics make it (no `seq` yet). */
+export const EventDraftSchema = envelope(draftBase).describe('roadside traffic event (draft)');
+/** An event as published on `{base}/events/{camera}`. */
+export const WireEventSchema = envelope(wireBase).describe('roadside traffic event');
+
+export type EventDraft = z.infer<typeof EventDraftSchema>;
+export type StoredEvent = EventDraft & { seq: number };
+export type WireEvent = z.infer<typeof WireEventSchema>;
+export type EventOf<T extends EventType> = Extract<EventDraft, { type: T }>;
+export type AttributesOf<T extends EventType> = EventOf<T>['attributes'];
+
+/** What `makeEvent` needs: the type's fields minus the derived ones, with the capture time as epoch ms. */
+export type EventInput<T extends EventType> = Omit<EventOf<T>, 'schema' | 'id' | 'seq' | 'priority' | 'captured_at'> & {
+  captured_at_ms: number;
+};
+
+/** Builds a draft event: envelope version, a fresh UUIDv7, the type's priority, `captured_at` in ISO 8601. */
+export function makeEvent<T extends EventType>(input: EventInput<T> & { type: T }): EventOf<T> {
+  const { captured_at_ms, type, device, site, camera, mono_ms, clock_synced, ...rest } = input;
+  return {
+    schema: EVENT_SCHEMA,
+    id: uuidv7(),
+    device,
+    site,
+    camera,
+    captured_at: isoTime(captured_at_ms),
+    mono_ms,
+    clock_synced,
+    type,
+    priority: PRIORITY[type],
+    ...rest,
+  } as unknown as EventOf<T>;
+}
+
+/** ISO 8601 in UTC ("…Z") from epoch ms. */
+export function isoTime(epoch_ms: number): string {
+  return new Date(epoch_ms).toISOString();
+}
+
+/** JSON Schema (draft 2020-12) of the wire event, for the center and the generated docs. */
+export function eventJsonSchema(): Record<string, unknown> {
+  return {
+    ...z.toJSONSchema(WireEventSchema, { io: 'output', target: 'draft-2020-12' }),
+    $id: 'https://roadside-agent.invalid/event.schema.json',
+    title: 'roadside traffic event (roadside.event/1)',
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// UUIDv7 (RFC 9562 §5.7), monotonic within a millisecond (§6.2 method 1: a 42-bit counter in rand_a and the
+// top of rand_b, seeded at random with its top bit clear each new millisecond, so it has room to count;
+// should it still overflow, the timestamp borrows the next millisecond). A clock going backwards never makes
+// ids go backwards: the last timestamp is kept until the clock catches up.
+
+const COUNTER_LO = 2 ** 30;
+const COUNTER_MAX = 2 ** 42 - 1;
+const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+const pool = new Uint8Array(4096);
+let poolAt = pool.length;
+let lastMs = -1;
+let counter = 0;
+
+function random(bytes: number): Uint8Array {
+  if (poolAt + bytes > pool.length) {
+    randomFillSync(pool);
+    poolAt = 0;
+  }
+  const out = pool.subarray(poolAt, poolAt + bytes);
+  poolAt += bytes;
+  return out;
+}
+
+function seedCounter(): number {
+  const r = random(6);
+  // 11 + 30 bits = 41 random bits, top bit of the 42-bit counter clear.
+  return ((((r[0]! << 8) | r[1]!) & 0x7ff) * COUNTER_LO) + ((((r[2]! & 0x3f) << 24) | (r[3]! << 16) | (r[4]! << 8) | r[5]!) >>> 0);
+}
+
+/** A new UUIDv7 string; ids from one process sort in generation order. */
+export function uuidv7(now_ms: number = Date.now()): string {
+  let ms = Math.max(Math.floor(now_ms), lastMs);
+  if (ms === lastMs) {
+    counter++;
+    if (counter > COUNTER_MAX) {
+      ms++;
+      counter = seedCounter();
+    }
+  } else {
+    counter = seedCounter();
+  }
+  lastMs = ms;
+  const hi = Math.floor(counter / COUNTER_LO); // 12 bits → rand_a
+  const lo = counter % COUNTER_LO; // 30 bits → top of rand_b
+  const tail = random(4);
+  const b = [
+    Math.floor(ms / 2 ** 40) & 0xff,
+    Math.floor(ms / 2 ** 32) & 0xff,
+    (ms >>> 24) & 0xff,
+    (ms >>> 16) & 0xff,
+    (ms >>> 8) & 0xff,
+    ms & 0xff,
+    0x70 | (hi >>> 8),
+    hi & 0xff,
+    0x80 | (lo >>> 24),
+    (lo >>> 16) & 0xff,
+    (lo >>> 8) & 0xff,
+    lo & 0xff,
+    tail[0]!,
+    tail[1]!,
+    tail[2]!,
+    tail[3]!,
+  ];
+  let s = '';
+  for (let i = 0; i < 16; i++) {
+    s += HEX[b[i]!];
+    if (i === 3 || i === 5 || i === 7 || i === 9) s += '-';
+  }
+  return s;
+}
+
+/** The millisecond timestamp inside a UUIDv7. */
+export function uuidv7Time(id: string): number {
+  return parseInt(id.slice(0, 8) + id.slice(9, 13), 16);
+}

@@ -1,0 +1,201 @@
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import sharp from 'sharp';
+import type { Evidence } from '../../agent/contract/event.js';
+import { errorMessage } from '../../agent/errors.js';
+import type { Logger } from '../../agent/log.js';
+import type { Box, FramePixels } from '../tracking/types.js';
+
+/** Files this store owns: `<uuid>_<camera>_<type>-frame.jpg` / `-crop.jpg` (UUIDv7 first: name order is time order). */
+const OWNED = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}_[a-z0-9_-]+-(frame|crop)\.jpg$/;
+/** Crop margin around the box, as a fraction of its size per side. */
+const CROP_MARGIN = 0.15;
+
+export interface EvidenceOptions {
+  /** JPEG quality of the full frame, 1-100. Default 80. */
+  frame_quality?: number;
+  /** JPEG quality of the crop, 1-100. Default 90. */
+  crop_quality?: number;
+  /** Jobs in flight before new ones are refused (each holds a copy of a frame). Default 4. */
+  max_pending?: number;
+  log?: Logger;
+}
+
+export interface EvidenceRequest {
+  frame: FramePixels;
+  /** Object box in camera pixels. */
+  box: Box;
+  /** Camera frame size, the space of `box`. */
+  camera: { width: number; height: number };
+  /** File name stem, e.g. `<event id>_<camera>_<type>`; must start with the event's UUIDv7. */
+  name: string;
+}
+
+export interface EvidenceStats {
+  written: number;
+  failed: number;
+  /** Refused because `max_pending` jobs were in flight. */
+  dropped: number;
+  pending: number;
+  /** Files removed to stay within the space bound. */
+  deleted: number;
+  bytes: number;
+  files: number;
+}
+
+interface Entry {
+  name: string;
+  size: number;
+}
+
+const stores = new Map<string, EvidenceStore>();
+
+/**
+ * Evidence JPEGs (frame + object crop) in one directory, within a space bound: after each write the oldest
+ * files are deleted until the total is under `max_bytes`. Encoding runs on sharp's (libuv) worker threads;
+ * the caller's thread only copies the frame. Cameras sharing a directory must share the store
+ * (`EvidenceStore.forDir`), so the bound counts every camera's files once.
+ */
+export class EvidenceStore {
+  private readonly index: Entry[] = [];
+  private total = 0;
+  private sorted = true;
+  private ready: Promise<void> | undefined;
+  private readonly counters = { written: 0, failed: 0, dropped: 0, pending: 0, deleted: 0 };
+  private readonly maxPending: number;
+
+  constructor(
+    readonly dir: string,
+    readonly max_bytes: number,
+    private readonly opts: EvidenceOptions = {},
+  ) {
+    this.maxPending = opts.max_pending ?? 4;
+  }
+
+  /** The store for a directory, created on first use (one per process and directory). */
+  static forDir(dir: string, max_mb: number, opts?: EvidenceOptions): EvidenceStore {
+    const key = resolve(dir);
+    let s = stores.get(key);
+    if (!s) stores.set(key, (s = new EvidenceStore(key, max_mb * 1024 * 1024, opts)));
+    return s;
+  }
+
+  stats(): EvidenceStats {
+    return { ...this.counters, bytes: this.total, files: this.index.length };
+  }
+
+  /**
+   * Starts writing evidence; the promise resolves with the hashes and file names once both files are on disk.
+   * Returns undefined (and counts a drop) when too many jobs are already in flight. The frame pixels are
+   * copied before returning, so the caller may reuse its buffer.
+   */
+  capture(req: EvidenceRequest): Promise<Evidence> | undefined {
+    if (this.counters.pending >= this.maxPending) {
+      this.counters.dropped++;
+      return undefined;
+    }
+    const frame: FramePixels = { ...req.frame, data: Buffer.from(req.frame.data) };
+    this.counters.pending++;
+    return this.write({ ...req, frame }).then(
+      (ev) => {
+        this.counters.pending--;
+        this.counters.written++;
+        return ev;
+      },
+      (err: unknown) => {
+        this.counters.pending--;
+        this.counters.failed++;
+        throw err;
+      },
+    );
+  }
+
+  private async write(req: EvidenceRequest): Promise<Evidence> {
+    this.ready ??= this.scan();
+    await this.ready;
+    const { frame } = req;
+    const channels = frame.channels ?? 3;
+    if (frame.data.length < frame.width * frame.height * channels) throw new Error(`frame buffer too small for ${frame.width}x${frame.height}x${channels}`);
+    const raw = { raw: { width: frame.width, height: frame.height, channels } } as const;
+    const region = cropRegion(req.box, req.camera, frame);
+    const [full, crop] = await Promise.all([
+      sharp(frame.data, raw)
+        .jpeg({ quality: this.opts.frame_quality ?? 80, mozjpeg: false })
+        .toBuffer(),
+      sharp(frame.data, raw)
+        .extract(region)
+        .jpeg({ quality: this.opts.crop_quality ?? 90, mozjpeg: false })
+        .toBuffer(),
+    ]);
+    const frame_file = `${req.name}-frame.jpg`;
+    const crop_file = `${req.name}-crop.jpg`;
+    await Promise.all([this.put(frame_file, full), this.put(crop_file, crop)]);
+    await this.enforce();
+    return { frame_sha256: sha256(full), crop_sha256: sha256(crop), frame_file, crop_file };
+  }
+
+  /** Atomic write (temporary name, then rename), so a file named in an event is always complete. */
+  private async put(name: string, data: Buffer): Promise<void> {
+    const tmp = join(this.dir, `.${name}.tmp`);
+    await writeFile(tmp, data);
+    await rename(tmp, join(this.dir, name));
+    this.index.push({ name, size: data.length });
+    this.total += data.length;
+    this.sorted = false;
+  }
+
+  private async enforce(): Promise<void> {
+    if (this.total <= this.max_bytes) return;
+    if (!this.sorted) {
+      this.index.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      this.sorted = true;
+    }
+    while (this.total > this.max_bytes && this.index.length > 0) {
+      const e = this.index.shift()!;
+      this.total -= e.size;
+      this.counters.deleted++;
+      try {
+        await unlink(join(this.dir, e.name));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.opts.log?.warn({ file: e.name, err: errorMessage(err) }, 'evidence: could not delete');
+      }
+    }
+  }
+
+  /** Indexes the files left by earlier runs (only names this store writes; nothing else is ever deleted). */
+  private async scan(): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    for (const name of await readdir(this.dir)) {
+      if (!OWNED.test(name)) continue;
+      try {
+        const st = await stat(join(this.dir, name));
+        this.index.push({ name, size: st.size });
+        this.total += st.size;
+      } catch {
+        // vanished meanwhile
+      }
+    }
+    this.sorted = false;
+    await this.enforce();
+  }
+}
+
+function sha256(b: Buffer): string {
+  return createHash('sha256').update(b).digest('hex');
+}
+
+/** The box plus a margin, mapped from camera pixels to the frame's pixels and clamped to it. */
+export function cropRegion(box: Box, camera: { width: number; height: number }, frame: { width: number; height: number }) {
+  const sx = frame.width / camera.width;
+  const sy = frame.height / camera.height;
+  const mw = (box[2] - box[0]) * CROP_MARGIN;
+  const mh = (box[3] - box[1]) * CROP_MARGIN;
+  const x1 = Math.max(0, Math.floor((box[0] - mw) * sx));
+  const y1 = Math.max(0, Math.floor((box[1] - mh) * sy));
+  const x2 = Math.min(frame.width, Math.ceil((box[2] + mw) * sx));
+  const y2 = Math.min(frame.height, Math.ceil((box[3] + mh) * sy));
+  const left = Math.min(x1, frame.width - 2);
+  const top = Math.min(y1, frame.height - 2);
+  return { left, top, width: Math.max(2, x2 - left), height: Math.max(2, y2 - top) };
+}

@@ -1,0 +1,161 @@
+/** Flow statistics per counting line in fixed time bins aligned to the wall clock. */
+
+export interface FlowDirection {
+  volume: number;
+  by_class: Map<string, number>;
+  /** Speeds measured at the line, km/h. */
+  speeds_kmh: number[];
+}
+
+export interface FlowLine {
+  /** Time at least one counted object's box lay across the line, ms. */
+  occupied_ms: number;
+  in: FlowDirection;
+  out: FlowDirection;
+}
+
+export interface FlowBin {
+  start_wall_ms: number;
+  end_wall_ms: number;
+  start_mono_ms: number;
+  end_mono_ms: number;
+  /** Wall minus monotonic clock when the bin was laid out. */
+  offset_ms: number;
+  /** Analysed time within the bin, ms. */
+  observed_ms: number;
+  lines: FlowLine[];
+  /** Speed measurements still to come for crossings counted in this bin. */
+  pending: number;
+  emitted: boolean;
+}
+
+/** A wall-clock step larger than this re-aligns the next bin (NTP sync, manual change). */
+const CLOCK_JUMP_MS = 1000;
+
+/**
+ * Time keeping of the bins. The interval between two frames is observed time, up to `gap_cap_ms` (a longer
+ * gap is an outage, not an empty road); occupancy is sample-and-hold: the line state seen at a frame holds
+ * until the next one. Bins are laid out on the wall clock once and then run on the monotonic clock, so a
+ * clock step never makes a bin negative; after a step the next bin is re-aligned. A bin ends when a frame at
+ * or past its end arrives, and is handed to `onBin` once the speeds of its crossings are measured (they need
+ * a little time after the crossing) or `grace_ms` after its end.
+ */
+export class FlowBins {
+  private cur: FlowBin | undefined;
+  private readonly closing: FlowBin[] = [];
+  private lastMono: number | undefined;
+  private occupied: boolean[];
+
+  constructor(
+    private readonly nLines: number,
+    private readonly binMs: number,
+    private readonly gapCapMs: number,
+    private readonly graceMs: number,
+    private readonly onBin: (bin: FlowBin) => void,
+  ) {
+    this.occupied = new Array<boolean>(nLines).fill(false);
+  }
+
+  /** The bin in progress. */
+  get current(): FlowBin | undefined {
+    return this.cur;
+  }
+
+  /** Accounts the time since the previous frame and ends the bins it completes. */
+  advance(mono_ms: number, wall_ms: number): void {
+    if (this.nLines === 0) return;
+    if (!this.cur || this.lastMono === undefined) {
+      this.cur = this.open(mono_ms, wall_ms);
+      this.lastMono = mono_ms;
+      return;
+    }
+    let from = this.lastMono;
+    if (mono_ms < from) return; // not monotonic: ignore the frame for timing
+    const observedEnd = from + Math.min(mono_ms - from, this.gapCapMs);
+    while (mono_ms >= this.cur.end_mono_ms) {
+      const prev: FlowBin = this.cur;
+      this.integrate(prev, from, Math.min(observedEnd, prev.end_mono_ms));
+      this.closing.push(prev);
+      const jumped: boolean = Math.abs(wall_ms - mono_ms - prev.offset_ms) > CLOCK_JUMP_MS;
+      this.cur = jumped || mono_ms >= prev.end_mono_ms + this.binMs ? this.open(mono_ms, wall_ms) : this.next(prev);
+      from = Math.max(from, prev.end_mono_ms);
+    }
+    this.integrate(this.cur, from, Math.min(observedEnd, mono_ms));
+    this.lastMono = mono_ms;
+  }
+
+  /** The bin holding a monotonic time: the current one, or one ending and still open for late speeds. */
+  binAt(mono_ms: number): FlowBin | undefined {
+    if (!this.cur || mono_ms >= this.cur.start_mono_ms) return this.cur;
+    for (let i = this.closing.length - 1; i >= 0; i--) {
+      const b = this.closing[i]!;
+      if (mono_ms >= b.start_mono_ms && mono_ms < b.end_mono_ms) return b;
+    }
+    return this.cur;
+  }
+
+  /** Line occupancy seen in the frame just analysed (holds until the next frame). */
+  setOccupied(flags: readonly boolean[]): void {
+    for (let i = 0; i < this.nLines; i++) this.occupied[i] = flags[i] ?? false;
+  }
+
+  /** Hands over the ended bins that are complete. */
+  release(mono_ms: number, force = false): void {
+    for (let i = 0; i < this.closing.length; ) {
+      const b = this.closing[i]!;
+      if (force || b.pending <= 0 || mono_ms >= b.end_mono_ms + this.graceMs) {
+        this.closing.splice(i, 1);
+        this.emit(b);
+      } else i++;
+    }
+  }
+
+  /** Ends the bin in progress (shutdown) and hands over everything. */
+  flush(mono_ms?: number, wall_ms?: number): void {
+    if (mono_ms !== undefined && wall_ms !== undefined) this.advance(mono_ms, wall_ms);
+    if (this.cur) this.closing.push(this.cur);
+    this.cur = undefined;
+    this.lastMono = undefined;
+    this.release(mono_ms ?? 0, true);
+  }
+
+  private emit(b: FlowBin): void {
+    b.emitted = true;
+    const counted = b.lines.some((l) => l.in.volume + l.out.volume > 0);
+    if (b.observed_ms <= 0 && !counted) return; // never analysed: no statistics rather than false zeros
+    this.onBin(b);
+  }
+
+  private integrate(b: FlowBin, a: number, z: number): void {
+    const from = Math.max(a, b.start_mono_ms);
+    const dt = z - from;
+    if (!(dt > 0)) return;
+    b.observed_ms += dt;
+    for (let i = 0; i < this.nLines; i++) if (this.occupied[i]) b.lines[i]!.occupied_ms += dt;
+  }
+
+  private open(mono_ms: number, wall_ms: number): FlowBin {
+    const offset = wall_ms - mono_ms;
+    const start = Math.floor(wall_ms / this.binMs) * this.binMs;
+    return this.bin(start, start - offset, offset);
+  }
+
+  private next(prev: FlowBin): FlowBin {
+    return this.bin(prev.end_wall_ms, prev.end_mono_ms, prev.offset_ms);
+  }
+
+  private bin(start_wall: number, start_mono: number, offset: number): FlowBin {
+    const dir = (): FlowDirection => ({ volume: 0, by_class: new Map(), speeds_kmh: [] });
+    return {
+      start_wall_ms: start_wall,
+      end_wall_ms: start_wall + this.binMs,
+      start_mono_ms: start_mono,
+      end_mono_ms: start_mono + this.binMs,
+      offset_ms: offset,
+      observed_ms: 0,
+      lines: Array.from({ length: this.nLines }, () => ({ occupied_ms: 0, in: dir(), out: dir() })),
+      pending: 0,
+      emitted: false,
+    };
+  }
+}
