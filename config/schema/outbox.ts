@@ -26,6 +26,14 @@ export const OutboxSchema = z
       .default('FULL')
       .describe('SQLite synchronous mode. FULL: a committed batch survives a power cut. NORMAL (WAL): faster, may lose the last batch on power loss. Default FULL'),
     keep_acked_s: z.number().min(0).default(3600).describe('Keep acknowledged rows this long so the center can ask for a resend, seconds. Default 3600'),
+    pending_max_rows: z
+      .number()
+      .int()
+      .min(100)
+      .default(50_000)
+      .describe(
+        'Rows held in memory while commits fail (e.g. disk full); beyond it the oldest lowest-priority pending rows are evicted (counted). Also the burst size that forces a commit inside append(). Default 50000',
+      ),
   })
   .describe('Durable event outbox (SQLite)');
 export type OutboxConfig = z.infer<typeof OutboxSchema>;

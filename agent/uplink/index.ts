@@ -1,0 +1,5 @@
+export * from './backoff.js';
+export * from './commands.js';
+export * from './embedded-broker.js';
+export * from './errors.js';
+export * from './uplink.js';
