@@ -7,12 +7,28 @@ import type { Logger } from './log.js';
  * unhandled rejection, an uncaught exception or a module's fatal report into a stop with exit code 1
  * (so systemd restarts the agent). Resolves with the exit code once everything has stopped.
  */
-export async function supervise(controller: Controller, log: Logger, onFatal?: (handler: (reason: string) => void) => void): Promise<number> {
+export interface SuperviseHooks {
+  /** Registers the handler modules call for a condition only a restart can fix. */
+  onFatal?: (handler: (reason: string) => void) => void;
+  /** Told once why the process is stopping (kept for the next start's birth message). */
+  recordExit?: (reason: string) => void;
+}
+
+export async function supervise(controller: Controller, log: Logger, hooks: SuperviseHooks = {}): Promise<number> {
   let exitCode: number = EXIT.OK;
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => (resolveDone = r));
+  let recorded = false;
   const shutdown = (reason: string, code: number) => {
     exitCode = Math.max(exitCode, code);
+    if (!recorded) {
+      recorded = true;
+      try {
+        hooks.recordExit?.(reason);
+      } catch (err) {
+        log.warn({ err }, 'could not record the exit reason');
+      }
+    }
     void controller.stop(reason).then((report) => {
       if (report.timed_out || report.failed.length > 0) exitCode = Math.max(exitCode, EXIT.FATAL);
       resolveDone();
@@ -29,7 +45,7 @@ export async function supervise(controller: Controller, log: Logger, onFatal?: (
   const onRejection = fatal('unhandled_rejection');
   const onException = fatal('uncaught_exception');
   process.on('SIGTERM', onSignal).on('SIGINT', onSignal).on('unhandledRejection', onRejection).on('uncaughtException', onException);
-  onFatal?.((reason) => {
+  hooks.onFatal?.((reason) => {
     log.fatal({ reason }, 'fatal condition, exiting so the service manager restarts the agent');
     shutdown(reason, EXIT.FATAL);
   });

@@ -27,5 +27,5 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
   log.info({ config: loaded.file, config_hash: loaded.hash, device: config.device.id, site: config.device.site }, 'starting roadside-agent');
   const agent = buildAgent(loaded, log);
   const controller = new Controller(agent.modules, log, Number(values['stop-deadline-ms'] ?? 10_000));
-  return supervise(controller, log, agent.onFatal);
+  return supervise(controller, log, { onFatal: agent.onFatal, recordExit: agent.recordExit });
 }

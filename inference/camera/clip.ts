@@ -1,0 +1,80 @@
+// A recorded clip read once, as fast as the consumer takes it, with the clip's own timestamps (offline analysis, benchmarks).
+import { spawn } from 'node:child_process';
+import { AgentError } from '../../agent/errors.js';
+import { filterChain, letterboxGeometry, type FrameTarget } from './ffmpeg-args.js';
+import { FrameAssembler } from './frames.js';
+import type { Frame } from './types.js';
+
+export interface ClipOptions {
+  /** Frames per second taken from the clip; undefined: every frame at the clip's own rate. */
+  fps?: number;
+  /** Camera frame size (the clip's), for mapping boxes back. */
+  source: { width: number; height: number };
+  /** Clip time 0 on the wall clock, epoch ms. Default: now. */
+  start_ms?: number;
+  ffmpegPath?: string;
+}
+
+/** Native frame rate of a clip, from ffprobe. */
+export async function clipFrameRate(path: string, ffprobePath = 'ffprobe'): Promise<number> {
+  const out = await new Promise<string>((resolve, reject) => {
+    const p = spawn(ffprobePath, ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=avg_frame_rate', '-of', 'csv=p=0', path]);
+    let text = '';
+    p.stdout.on('data', (d: Buffer) => (text += d.toString()));
+    p.on('error', reject);
+    p.on('close', (code) => (code === 0 ? resolve(text.trim()) : reject(new AgentError('CLIP_UNREADABLE', `ffprobe could not read ${path}`))));
+  });
+  const [num, den] = out.split('/').map(Number);
+  const fps = num && den ? num / den : Number(out);
+  if (!Number.isFinite(fps) || fps <= 0) throw new AgentError('CLIP_UNREADABLE', `no frame rate in ${path} (got "${out}")`);
+  return fps;
+}
+
+/**
+ * Yields every frame of the clip scaled to `target`, timed by the clip (frame n at n / fps seconds), never
+ * dropping one: ffmpeg is paused by the pipe while the consumer works.
+ */
+export async function* readClip(path: string, target: FrameTarget, opts: ClipOptions): AsyncGenerator<Frame, void, undefined> {
+  const fps = opts.fps ?? (await clipFrameRate(path));
+  const args = ['-nostdin', '-hide_banner', '-loglevel', 'error', '-i', path, '-map', '0:v:0', '-an', '-sn', '-dn'];
+  args.push('-vf', filterChain(target, opts.fps), '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1');
+  const child = spawn(opts.ffmpegPath ?? 'ffmpeg', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  const spawnError = new Promise<never>((_, reject) => child.on('error', (e) => reject(new AgentError('FFMPEG_MISSING', `cannot run ffmpeg: ${e.message}`))));
+  void spawnError.catch(() => undefined);
+
+  const letterbox = target.resize === 'letterbox' ? letterboxGeometry(opts.source.width, opts.source.height, target.width, target.height) : undefined;
+  const start = opts.start_ms ?? Date.now();
+  const ready: Uint8Array[] = [];
+  const asm = new FrameAssembler(target.width * target.height * 3, () => new Uint8Array(target.width * target.height * 3), (d) => ready.push(d));
+  let seq = 0;
+  try {
+    for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
+      asm.push(chunk);
+      while (ready.length > 0) {
+        const data = ready.shift()!;
+        const t_ms = (seq * 1000) / fps;
+        seq += 1;
+        yield {
+          camera: 'clip',
+          data,
+          width: target.width,
+          height: target.height,
+          source_width: opts.source.width,
+          source_height: opts.source.height,
+          ...(letterbox ? { letterbox: { scale: letterbox.scale, pad_x: letterbox.pad_x, pad_y: letterbox.pad_y } } : {}),
+          captured_at_ms: start + t_ms,
+          mono_ms: t_ms,
+          seq,
+        };
+      }
+    }
+    const code = await Promise.race([exited, spawnError]);
+    if (code !== 0) throw new AgentError('CLIP_DECODE_FAILED', `ffmpeg failed on ${path} (exit ${code}): ${stderr.trim().split('\n').pop() ?? ''}`);
+    if (seq === 0) throw new AgentError('CLIP_EMPTY', `no video frames in ${path}`);
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
+}
