@@ -57,8 +57,8 @@ async function writeConfig(name: string, extra: { drain_rate_per_s?: number } = 
 
 function startAgent(config: string): ChildProcess {
   const child = spawn(process.execPath, [BIN, 'run', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.resume();
-  child.stderr!.resume();
+  child.stdout.resume();
+  child.stderr.resume();
   onProcessExit(() => child.kill('SIGKILL'));
   return child;
 }
