@@ -207,7 +207,7 @@ const common = {
   clock_synced: z.boolean().describe('Whether the device clock was NTP-synchronised at capture; if false captured_at may be off'),
 };
 
-const seqField = z.int().min(0).describe('Per-device sequence number assigned by the outbox; gaps reveal lost events');
+const seqField = z.int().min(1).describe('Per-device sequence number assigned by the outbox; gaps reveal lost events');
 const draftBase = { ...common, seq: seqField.optional() };
 const wireBase = {
   ...common,

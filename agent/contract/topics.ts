@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { BirthPayload } from './birth.js';
 import { CommandRequest, CommandResponse } from './command.js';
+import { WireEventSchema } from './event.js';
+import { HealthMessage } from './health.js';
 import { CameraStatusPayload, StatusPayload } from './status.js';
 
 /** Version of the MQTT contract, sent in the birth message. Bump on any incompatible payload change. */
@@ -51,7 +53,7 @@ export const TOPICS = {
     direction: 'publish',
     retained: false,
     qos: 1,
-    schema: DeliveryFields,
+    schema: WireEventSchema,
     description: 'Traffic events from the outbox (body: agent/contract/event.ts). Live events first, then the backlog oldest-first per priority with replayed: true',
   },
   health: {
@@ -59,7 +61,7 @@ export const TOPICS = {
     direction: 'publish',
     retained: false,
     qos: 1,
-    schema: DeliveryFields,
+    schema: HealthMessage,
     description: 'Periodic health report, sent through the outbox with the lowest priority (body: agent/health)',
   },
   camera_status: {

@@ -1,0 +1,148 @@
+// Where the fleet receiver writes the events it accepted (first copy of each (device, seq), valid payload only):
+// JSON lines for a quick look or a replay, or SQLite for queries (duplicates are ignored by the primary key, so a
+// replay into the same database is idempotent).
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { WireEvent } from '../contract/event.js';
+
+export interface ReceivedEvent {
+  /** MQTT topic the event arrived on. */
+  topic: string;
+  site: string;
+  device: string;
+  /** Arrival time at the receiver, ms since epoch. */
+  received_at: number;
+  event: WireEvent;
+}
+
+export interface EventSink {
+  readonly name: string;
+  write(e: ReceivedEvent): void;
+  /** Writes what is buffered. */
+  flush(): void;
+  close(): Promise<void>;
+}
+
+const FLUSH_MS = 250;
+
+/** One JSON object per line: `{"received_at": ISO, "topic": …, "event": {…wire event…}}`. Appends to the file. */
+export class JsonlSink implements EventSink {
+  readonly name = 'jsonl';
+  private readonly stream: WriteStream;
+  private buf: string[] = [];
+  private readonly timer: NodeJS.Timeout;
+  written = 0;
+
+  constructor(readonly path: string) {
+    mkdirSync(dirname(path), { recursive: true });
+    this.stream = createWriteStream(path, { flags: 'a' });
+    this.stream.on('error', () => undefined); // surfaced by close()
+    this.timer = setInterval(() => this.flush(), FLUSH_MS);
+    this.timer.unref();
+  }
+
+  write(e: ReceivedEvent): void {
+    this.buf.push(JSON.stringify({ received_at: new Date(e.received_at).toISOString(), topic: e.topic, event: e.event }));
+    if (this.buf.length >= 1000) this.flush();
+  }
+
+  flush(): void {
+    if (this.buf.length === 0) return;
+    this.stream.write(`${this.buf.join('\n')}\n`);
+    this.written += this.buf.length;
+    this.buf = [];
+  }
+
+  close(): Promise<void> {
+    clearInterval(this.timer);
+    this.flush();
+    return new Promise((resolve, reject) => {
+      this.stream.end((err?: Error | null) => (err ? reject(err) : resolve()));
+    });
+  }
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS events (
+  site        TEXT    NOT NULL,
+  device      TEXT    NOT NULL,
+  seq         INTEGER NOT NULL,
+  id          TEXT    NOT NULL,
+  camera      TEXT    NOT NULL,
+  type        TEXT    NOT NULL,
+  priority    TEXT    NOT NULL,
+  captured_at TEXT    NOT NULL,
+  received_at TEXT    NOT NULL,
+  replayed    INTEGER NOT NULL,
+  topic       TEXT    NOT NULL,
+  payload     TEXT    NOT NULL,
+  PRIMARY KEY (site, device, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS events_captured_at ON events(captured_at);
+CREATE INDEX IF NOT EXISTS events_type ON events(type, captured_at);
+`;
+
+/** SQLite (WAL): table `events`, one row per (site, device, seq); written in one transaction every 250 ms. */
+export class SqliteSink implements EventSink {
+  readonly name = 'sqlite';
+  private readonly db: Database.Database;
+  private readonly insert: Database.Statement;
+  private batch: ReceivedEvent[] = [];
+  private readonly timer: NodeJS.Timeout;
+  written = 0;
+
+  constructor(readonly path: string) {
+    mkdirSync(dirname(path), { recursive: true });
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.exec(SCHEMA);
+    this.insert = this.db.prepare(
+      'INSERT OR IGNORE INTO events(site, device, seq, id, camera, type, priority, captured_at, received_at, replayed, topic, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    );
+    this.timer = setInterval(() => this.flush(), FLUSH_MS);
+    this.timer.unref();
+  }
+
+  write(e: ReceivedEvent): void {
+    this.batch.push(e);
+    if (this.batch.length >= 5000) this.flush();
+  }
+
+  flush(): void {
+    if (this.batch.length === 0) return;
+    const rows = this.batch;
+    this.batch = [];
+    this.db.transaction(() => {
+      for (const r of rows) {
+        const ev = r.event;
+        const info = this.insert.run(
+          r.site,
+          r.device,
+          ev.seq,
+          ev.id,
+          ev.camera,
+          ev.type,
+          ev.priority,
+          ev.captured_at,
+          new Date(r.received_at).toISOString(),
+          ev.replayed ? 1 : 0,
+          r.topic,
+          JSON.stringify(ev),
+        );
+        this.written += info.changes;
+      }
+    })();
+  }
+
+  close(): Promise<void> {
+    clearInterval(this.timer);
+    try {
+      this.flush();
+    } finally {
+      this.db.close();
+    }
+    return Promise.resolve();
+  }
+}
