@@ -47,9 +47,9 @@ export interface LoadedConfig {
 /** Environment variables that override secrets and a few deployment paths; the rest comes from the file. */
 function envOverrides(env: NodeJS.ProcessEnv, raw: unknown): { path: Path; value: unknown; name: string }[] {
   const out: { path: Path; value: unknown; name: string }[] = [];
-  const add = (name: string, path: Path) => {
+  const add = (name: string, path: Path, asNumber = false) => {
     const value = env[name];
-    if (value !== undefined && value !== '') out.push({ path, value, name });
+    if (value !== undefined && value !== '') out.push({ path, value: asNumber && /^\d+$/.test(value) ? Number(value) : value, name });
   };
   add('ROADSIDE_MQTT_URL', ['mqtt', 'url']);
   add('ROADSIDE_MQTT_USERNAME', ['mqtt', 'username']);
@@ -57,6 +57,7 @@ function envOverrides(env: NodeJS.ProcessEnv, raw: unknown): { path: Path; value
   add('ROADSIDE_STATUS_TOKEN', ['status', 'token']);
   add('ROADSIDE_LOG_LEVEL', ['logging', 'level']);
   add('ROADSIDE_DATA_DIR', ['device', 'data_dir']);
+  add('ROADSIDE_STATUS_PORT', ['status', 'port'], true);
   const cameras = isRecord(raw) && Array.isArray(raw.cameras) ? raw.cameras : [];
   cameras.forEach((cam, i) => {
     if (!isRecord(cam) || typeof cam.id !== 'string') return;

@@ -40,6 +40,11 @@ export class EmbeddedBroker implements Module {
       broker.handle(socket);
     });
     broker.on('clientError', (client, err) => this.log.debug({ client: client.id, err }, 'embedded broker: client error'));
+    // The demo has no center: show what a center subscriber would receive.
+    const center = this.log.child({ mod: 'center-view' });
+    broker.on('publish', (packet, client) => {
+      if (client && !packet.topic.startsWith('$SYS')) center.info({ topic: packet.topic, retain: packet.retain, ...summarize(packet.payload) }, 'center received');
+    });
     try {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -69,4 +74,29 @@ export class EmbeddedBroker implements Module {
       await new Promise<void>((r) => server.close(() => r()));
     }
   }
+}
+
+/** A few telling fields of a published payload, for the demo's console. */
+export function summarize(payload: Buffer | string): Record<string, unknown> {
+  let body: Record<string, unknown>;
+  try {
+    body = JSON.parse(payload.toString()) as Record<string, unknown>;
+  } catch {
+    return { bytes: payload.length };
+  }
+  const pick = (keys: string[]) => Object.fromEntries(keys.filter((k) => body[k] !== undefined).map((k) => [k, body[k]]));
+  if (body.schema === 'roadside.event/1') {
+    const object = body.object as { track_id?: number; class?: string; speed_kmh?: number } | undefined;
+    const rule = body.rule as { id?: string } | undefined;
+    const attributes = body.attributes as { direction?: string } | undefined;
+    return {
+      ...pick(['seq', 'type', 'replayed']),
+      ...(object ? { object: `${object.class ?? '?'}#${object.track_id ?? '?'}` } : {}),
+      ...(rule?.id ? { rule: rule.id } : {}),
+      ...(attributes?.direction ? { direction: attributes.direction } : {}),
+      ...(object?.speed_kmh !== undefined ? { speed_kmh: object.speed_kmh } : {}),
+    };
+  }
+  if (body.schema === 'roadside.health/1') return pick(['seq', 'status']);
+  return pick(['state', 'session', 'camera', 'reason', 'status']);
 }
