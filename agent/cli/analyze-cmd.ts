@@ -1,9 +1,8 @@
 import { parseArgs } from 'node:util';
 import { analyzeClip } from '../../inference/analyze.js';
-import { ConfigError, formatProblems, loadConfig } from '../../config/loader.js';
 import { EXIT } from '../errors.js';
 import { createLogger } from '../log.js';
-import type { CliIo } from './io.js';
+import { loadConfigOrReport, type CliIo } from './io.js';
 
 const USAGE = 'usage: roadside-agent analyze --config FILE --camera ID [--fps N | --all-frames] [--evidence DIR] CLIP\n';
 
@@ -33,14 +32,8 @@ export async function analyzeCommand(args: string[], io: CliIo): Promise<number>
     io.stderr(`--fps: expected a number of frames per second in (0, 60] (got "${values.fps}")\n${USAGE}`);
     return EXIT.USAGE;
   }
-  let loaded;
-  try {
-    loaded = loadConfig(values.config, io.env);
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    io.stderr(`${formatProblems(err.problems)}\n`);
-    return EXIT.CONFIG;
-  }
+  const loaded = loadConfigOrReport(values.config, io);
+  if (typeof loaded === 'number') return loaded;
   // Logs go to stderr: stdout carries only events.
   const log = createLogger({ level: 'warn', pretty: 'never', destination: { write: (s: string) => io.stderr(s) } });
   const summary = await analyzeClip(loaded.config, values.camera, clip, (e) => io.stdout(`${JSON.stringify(e)}\n`), log, {

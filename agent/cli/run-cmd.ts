@@ -1,11 +1,10 @@
 import { parseArgs } from 'node:util';
-import { ConfigError, formatProblems, loadConfig } from '../../config/loader.js';
 import { buildAgent } from '../app.js';
 import { EXIT } from '../errors.js';
 import { Controller } from '../lifecycle.js';
 import { createLogger } from '../log.js';
 import { supervise } from '../supervisor.js';
-import type { CliIo } from './io.js';
+import { loadConfigOrReport, type CliIo } from './io.js';
 
 /** `run --config FILE`: nothing starts on an invalid config; otherwise runs until SIGTERM/SIGINT. */
 export async function runCommand(args: string[], io: CliIo): Promise<number> {
@@ -14,14 +13,8 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
     io.stderr('usage: roadside-agent run --config FILE [--stop-deadline-ms MS]\n');
     return EXIT.USAGE;
   }
-  let loaded;
-  try {
-    loaded = loadConfig(values.config, io.env);
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    io.stderr(`${formatProblems(err.problems)}\nnot starting: ${err.problems.length} config problem(s)\n`);
-    return EXIT.CONFIG;
-  }
+  const loaded = loadConfigOrReport(values.config, io, 'not starting: the config has problems\n');
+  if (typeof loaded === 'number') return loaded;
   const { config } = loaded;
   const log = createLogger({ level: config.logging.level, pretty: config.logging.pretty });
   log.info({ config: loaded.file, config_hash: loaded.hash, device: config.device.id, site: config.device.site }, 'starting roadside-agent');

@@ -1,4 +1,5 @@
 import type { DetectorConfig } from '../../config/schema/detector.js';
+import { letterboxGeometry } from '../camera/ffmpeg-args.js';
 import type { DetectorFrame } from './types.js';
 
 /** Letterbox band grey, as the camera source pads (YOLO convention). */
@@ -23,13 +24,8 @@ export async function loadImageFrame(
     const data = await sharp(src.data, raw).resize(w, h, { fit: 'fill' }).raw().toBuffer();
     return { data: new Uint8Array(data), width: w, height: h, source_width: sw, source_height: sh };
   }
-  // The camera source's letterbox (inference/camera/ffmpeg-args.ts letterboxGeometry, ffmpeg's
-  // scale=…:force_original_aspect_ratio=decrease,pad=…): scaled size rounded, offsets truncated, grey 114 bands.
-  const scale = Math.min(w / sw, h / sh);
-  const rw = Math.min(w, Math.round((h * sw) / sh));
-  const rh = Math.min(h, Math.round((w * sh) / sw));
-  const pad_x = Math.trunc((w - rw) / 2);
-  const pad_y = Math.trunc((h - rh) / 2);
+  // The same geometry as the camera source's ffmpeg letterbox, grey 114 bands.
+  const { scale, pad_x, pad_y, scaled_width: rw, scaled_height: rh } = letterboxGeometry(sw, sh, w, h);
   const data = await sharp(src.data, raw)
     .resize(rw, rh, { fit: 'fill' })
     .extend({ left: pad_x, right: w - rw - pad_x, top: pad_y, bottom: h - rh - pad_y, background: { r: PAD, g: PAD, b: PAD } })

@@ -1,18 +1,12 @@
 /** Types shared by the detector and its callers. */
+import type { Letterbox } from '../camera/types.js';
 import type { Detection } from '../tracking/types.js';
 
 /** One detected object, in camera (source) pixels: the tracker's input type (inference/tracking/types.ts). */
 export type { Detection };
 
-/**
- * How a camera frame was fitted into the model input: input = source * scale + pad (the same shape as the
- * camera source's `Letterbox`, inference/camera/types.ts).
- */
-export interface Letterbox {
-  scale: number;
-  pad_x: number;
-  pad_y: number;
-}
+/** How a camera frame was fitted into the model input: input = source * scale + pad. */
+export type { Letterbox };
 
 /**
  * A frame already scaled to the model input size (ffmpeg does that): packed HWC RGB, 8 bits per channel.
