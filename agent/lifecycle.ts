@@ -16,6 +16,7 @@ export class Controller {
   private readonly started: Module[] = [];
   private readonly abort = new AbortController();
   private stopping: Promise<StopReport> | undefined;
+  private starting: Promise<void> | undefined;
 
   constructor(
     private readonly modules: Module[],
@@ -23,7 +24,12 @@ export class Controller {
     private readonly stopDeadlineMs = 10_000,
   ) {}
 
-  async start(): Promise<void> {
+  start(): Promise<void> {
+    this.starting = this.startAll();
+    return this.starting;
+  }
+
+  private async startAll(): Promise<void> {
     for (const m of this.modules) {
       if (this.abort.signal.aborted) throw new AgentError('START_ABORTED', `start aborted before "${m.name}"`);
       const t0 = performance.now();
@@ -49,6 +55,8 @@ export class Controller {
     const failed: string[] = [];
     const pending = new Set<string>();
     const sequence = (async () => {
+      // A module still starting when the stop came is stopped too, once its start has settled.
+      await this.starting?.catch(() => undefined);
       for (const m of [...this.started].reverse()) {
         pending.add(m.name);
         try {

@@ -18,11 +18,11 @@ export async function supervise(controller: Controller, log: Logger, hooks: Supe
   let exitCode: number = EXIT.OK;
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => (resolveDone = r));
-  let recorded = false;
+  let stopping = false;
   const shutdown = (reason: string, code: number) => {
     exitCode = Math.max(exitCode, code);
-    if (!recorded) {
-      recorded = true;
+    if (!stopping) {
+      stopping = true;
       try {
         hooks.recordExit?.(reason);
       } catch (err) {
@@ -53,8 +53,11 @@ export async function supervise(controller: Controller, log: Logger, hooks: Supe
     await controller.start();
     log.info('running');
   } catch (err) {
-    log.fatal({ err: errorMessage(err) }, 'start failed');
-    shutdown('start_failed', EXIT.FATAL);
+    // A signal that arrives while modules are still starting aborts the start: that is a normal stop.
+    if (!stopping) {
+      log.fatal({ err: errorMessage(err) }, 'start failed');
+      shutdown('start_failed', EXIT.FATAL);
+    }
   }
   await done;
   process.off('SIGTERM', onSignal).off('SIGINT', onSignal).off('unhandledRejection', onRejection).off('uncaughtException', onException);

@@ -1,6 +1,7 @@
 // The whole agent as a real process: RTSP camera → ffmpeg → ONNX detector → analytics → SQLite outbox → mosquitto.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { stringify } from 'yaml';
@@ -117,6 +118,45 @@ describe('agent end to end', () => {
     expect(await exited(agent)).toBe(0);
     await waitFor(() => got.some((m) => m.topic === `${BASE}/status` && m.body.state === 'stopped'), { timeout_ms: 5000 });
     await endMqtt(client);
+  });
+
+  it('answers snapshot, signal and reload-config; a rejected config keeps the agent running', async () => {
+    const { client, got } = await subscribe();
+    const config = await writeConfig('commands.yaml');
+    const agent = startAgent(config);
+    const responses = new Map<string, Record<string, unknown>>();
+    await client.subscribeAsync('e2e/replies', { qos: 1 });
+    client.on('message', (topic, payload, packet) => {
+      const corr = packet.properties?.correlationData?.toString();
+      if (topic === 'e2e/replies' && corr) responses.set(corr, JSON.parse(payload.toString()) as Record<string, unknown>);
+    });
+    const ask = async (name: string, body: object, corr: string) => {
+      await client.publishAsync(`${BASE}/cmd/${name}`, JSON.stringify(body), { qos: 1, properties: { responseTopic: 'e2e/replies', correlationData: Buffer.from(corr) } });
+      return waitFor(() => responses.get(corr), { timeout_ms: 20_000, message: `response to ${name}` });
+    };
+    try {
+      await waitFor(() => got.some((m) => m.topic === `${BASE}/status` && m.body.state === 'online'), { timeout_ms: 30_000 });
+      const snap = await ask('snapshot', { camera: 'cam1' }, 'c-snap');
+      expect(snap.status).toBe('ok');
+      const data = snap.data as { width: number; height: number; sha256: string; jpeg_base64: string };
+      const jpeg = Buffer.from(data.jpeg_base64, 'base64');
+      expect([data.width, data.height]).toEqual([768, 576]);
+      expect(jpeg.subarray(0, 2).toString('hex')).toBe('ffd8');
+      expect(createHash('sha256').update(jpeg).digest('hex')).toBe(data.sha256);
+
+      expect(await ask('signal', { signal: 'nope', state: 'red' }, 'c-sig')).toMatchObject({ status: 'error', error: { code: 'UNKNOWN_SIGNAL' } });
+      expect(await ask('reload-config', {}, 'c-same')).toMatchObject({ status: 'ok', data: { changed: false } });
+      writeFileSync(config, readFileSync(config, 'utf8').replace('detection_fps: 5', 'detection_fps: fast'));
+      const refused = await ask('reload-config', {}, 'c-bad');
+      expect(refused).toMatchObject({ status: 'error', error: { code: 'CONFIG_INVALID' } });
+      expect((refused.error as { message: string }).message).toContain('cameras.0.detection_fps: expected number');
+      expect(await ask('ping', {}, 'c-ping')).toMatchObject({ status: 'ok' });
+      expect(agent.exitCode).toBeNull();
+    } finally {
+      agent.kill('SIGTERM');
+      await exited(agent);
+      await endMqtt(client);
+    }
   });
 
   it('SIGKILL mid-drain: after a restart every unacknowledged event is delivered, no ffmpeg left behind', async () => {

@@ -361,7 +361,7 @@ describe('flow bins', () => {
 
 describe('red light', () => {
   const stop = { id: 'stop', a: [100, 400], b: [1180, 400], stop_line: true, signal: 's1' };
-  const an = { signals: [{ id: 's1', topic: 'signals/s1' }] };
+  const an = { signals: [{ id: 's1' }] };
 
   it('flags a crossing during red only, judged at the crossing time', async () => {
     const h = new Harness({ lines: [stop] }, an);

@@ -61,13 +61,13 @@ describe('Controller', () => {
 });
 
 /** Runs the lifecycle fixture as a real process; resolves with its exit code and JSON log lines. */
-function spawnApp(args: string[], signalAfterMs?: number): Promise<{ code: number | null; logs: { msg: string; module?: string }[] }> {
+function spawnApp(args: string[], signalAfterMs?: number, signalOn = '"msg":"running"'): Promise<{ code: number | null; logs: { msg: string; module?: string }[] }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'tests/fixtures/lifecycle-app.ts', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
-      if (signalAfterMs !== undefined && out.includes('"msg":"running"')) {
+      if (signalAfterMs !== undefined && out.includes(signalOn)) {
         setTimeout(() => child.kill('SIGTERM'), signalAfterMs);
         signalAfterMs = undefined;
       }
@@ -83,6 +83,13 @@ describe('supervised process', () => {
     expect(code).toBe(0);
     const order = logs.filter((l) => l.msg === 'module started' || l.msg === 'module stopped').map((l) => `${l.msg.split(' ')[1]} ${l.module}`);
     expect(order).toEqual(['started a', 'started b', 'started c', 'stopped c', 'stopped b', 'stopped a']);
+  });
+
+  it('SIGTERM while a module is still starting: the started ones stop, exit 0', async () => {
+    const { code, logs } = await spawnApp(['--slow-start', 'b'], 0, '"module":"a"');
+    expect(code).toBe(0);
+    expect(logs.some((l) => l.msg === 'start failed')).toBe(false);
+    expect(logs.filter((l) => l.msg === 'module stopped').map((l) => l.module)).toEqual(['b', 'a']);
   });
 
   it('a module that does not stop within the deadline: exit 1 after the deadline', async () => {

@@ -81,3 +81,38 @@ export const ResendResult = z.strictObject({
 
 export const SetLogLevelArgs = z.strictObject({ level: z.enum(LOG_LEVELS) }).describe('set-log-level: change the log level until restart');
 export const SetLogLevelResult = z.strictObject({ level: z.enum(LOG_LEVELS), previous: z.string() });
+
+// Commands registered by the agent (agent/commands.ts) on top of the uplink's own.
+const CameraIdArg = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/).describe('Camera id');
+
+export const SnapshotArgs = z
+  .strictObject({ camera: CameraIdArg, quality: z.number().int().min(30).max(95).default(80).describe('JPEG quality, 30-95. Default 80') })
+  .describe('snapshot: a JPEG of the camera at its native resolution');
+export const SnapshotResult = z.strictObject({
+  camera: z.string().describe('Camera id'),
+  width: z.number().int().describe('Image width, pixels'),
+  height: z.number().int().describe('Image height, pixels'),
+  captured_at: z.iso.datetime({ offset: true }).describe('ISO 8601 capture time'),
+  sha256: z.string().describe('sha256 of the JPEG bytes, hex'),
+  jpeg_base64: z.string().describe('The JPEG, base64'),
+});
+
+export const SignalArgs = z
+  .strictObject({
+    signal: z.string().min(1).max(63).describe('Signal id (analytics.signals / a stop line\'s signal)'),
+    state: z.enum(['red', 'amber', 'green']).describe('Signal state'),
+    at: z.iso.datetime({ offset: true }).optional().describe('When the state began (ISO 8601). Default: when received'),
+  })
+  .describe('signal: the state of a traffic signal, for red-light enforcement');
+export const SignalResult = z.strictObject({
+  signal: z.string().describe('Signal id'),
+  state: z.enum(['red', 'amber', 'green']).describe('State recorded'),
+  at: z.iso.datetime({ offset: true }).describe('When the state began'),
+});
+
+export const ReloadConfigArgs = z.strictObject({}).describe('reload-config: read the config file again; a valid changed config is applied by a restart, an invalid one is refused with every problem');
+export const ReloadConfigResult = z.strictObject({
+  changed: z.boolean().describe('The file differs from the running config'),
+  config_hash: z.string().describe('Hash of the file read'),
+  restarting: z.boolean().optional().describe('true: the agent restarts now to apply it'),
+});

@@ -28,6 +28,12 @@ import {
   ResendResult,
   SetLogLevelArgs,
   SetLogLevelResult,
+  SignalArgs,
+  SignalResult,
+  SnapshotArgs,
+  SnapshotResult,
+  ReloadConfigArgs,
+  ReloadConfigResult,
   type CommandRequest,
   type CommandResponse,
 } from './command.js';
@@ -57,7 +63,7 @@ export function payloadSchema(name: TopicName): z.ZodType {
   return full;
 }
 
-/** Built-in commands of the uplink (agent/uplink/uplink.ts registerBuiltins) with their argument and result schemas. */
+/** Commands of the agent: the uplink's own (agent/uplink/uplink.ts) and the agent's (agent/commands.ts), with their argument and result schemas. */
 export const BUILTIN_COMMANDS = {
   ping: { args: PingArgs, result: PingResult, summary: 'Liveness check: uptime, session and the last seq assigned by the outbox' },
   rebirth: { args: RebirthArgs, result: RebirthResult, summary: 'Publish birth, online status and the retained camera states again' },
@@ -67,6 +73,9 @@ export const BUILTIN_COMMANDS = {
     summary: `Publish the kept outbox rows with from <= seq <= to again (replayed: true), at most ${RESEND_MAX_ROWS} seqs per request. The center repairs seq gaps with it`,
   },
   'set-log-level': { args: SetLogLevelArgs, result: SetLogLevelResult, summary: 'Change the log level until the agent restarts' },
+  snapshot: { args: SnapshotArgs, result: SnapshotResult, summary: 'A JPEG of a camera at its native resolution (a short extra connection to the camera)' },
+  signal: { args: SignalArgs, result: SignalResult, summary: 'Signal state for red-light enforcement, from the center or a local signal-controller bridge' },
+  'reload-config': { args: ReloadConfigArgs, result: ReloadConfigResult, summary: 'Read the config file again: refused with every problem if invalid (running config kept); applied by a restart if changed' },
 } as const;
 export type BuiltinCommand = keyof typeof BUILTIN_COMMANDS;
 const COMMAND_NAMES = Object.keys(BUILTIN_COMMANDS) as BuiltinCommand[];
@@ -160,7 +169,7 @@ export const EXAMPLES: Examples = {
         contract_version: CONTRACT_VERSION,
         session: 42,
         ts: '2026-11-26T11:58:02.101Z',
-        commands: ['ping', 'rebirth', 'resend', 'set-log-level'],
+        commands: ['ping', 'rebirth', 'reload-config', 'resend', 'set-log-level', 'signal', 'snapshot'],
       },
     },
   ],

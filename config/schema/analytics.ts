@@ -19,11 +19,11 @@ export const AnalyticsSchema = z
       .array(
         z.strictObject({
           id: Slug.describe('Signal id referenced by stop lines'),
-          topic: z.string().min(1).describe('MQTT topic carrying the signal state ("red", "amber", "green")'),
+          description: z.string().max(200).optional().describe('Which signal head this is, for operators'),
         }),
       )
       .default([])
-      .describe('Traffic-signal state inputs for red-light enforcement'),
+      .describe('Traffic signals for red-light enforcement. Their states ("red", "amber", "green") arrive with the `signal` command on {base}/cmd/signal, from the center or a local signal-controller bridge'),
     evidence: z
       .strictObject({
         dir: z.string().default('evidence').describe('Evidence JPEG directory; relative to device.data_dir. Default evidence'),
