@@ -13,19 +13,37 @@ import { silentLogger } from '../agent/log.js';
 import { packageRoot } from '../agent/paths.js';
 import { loadConfig } from '../config/loader.js';
 import { analyzeClip } from '../inference/analyze.js';
+import { benchDetector } from './detector.js';
 
 const r2 = (v: number) => Math.round(v * 100) / 100;
 
-/** Frames/s of the whole pipeline over every frame of the demo clip. */
-export async function benchPipeline(): Promise<Record<string, number>> {
+/**
+ * Frames/s of the whole pipeline over every frame of the demo clip, and the model's own ceiling, measured in
+ * alternating rounds; the best of each is kept, since a shared machine only ever makes a run slower.
+ */
+export async function benchPipeline(rounds = 3): Promise<Record<string, number>> {
   const root = packageRoot();
   const { config } = loadConfig(join(root, 'config/examples/demo.yaml'), {});
   const clip = config.cameras[0]!.url;
-  // Warm-up pass (page cache, ORT allocations), then the measured pass.
-  await analyzeClip(config, 'cam1', clip, () => undefined, silentLogger(), { fps: null });
+  let best = { fps: 0, inference_ms_mean: 0, frames: 0 };
+  let rawBest = 0;
   let events = 0;
-  const s = await analyzeClip(config, 'cam1', clip, () => (events += 1), silentLogger(), { fps: null });
-  return { pipeline_frames: s.frames, pipeline_fps: s.fps, pipeline_inference_ms_mean: s.inference_ms_mean, pipeline_events: events };
+  for (let r = 0; r < rounds; r++) {
+    const raw = await benchDetector({ seconds: 3, config: { threads: config.detector.threads } });
+    rawBest = Math.max(rawBest, raw.raw_inferences_per_s!);
+    events = 0;
+    const s = await analyzeClip(config, 'cam1', clip, () => (events += 1), silentLogger(), { fps: null });
+    if (s.fps > best.fps) best = s;
+  }
+  return {
+    rounds,
+    pipeline_frames: best.frames,
+    pipeline_fps: best.fps,
+    pipeline_inference_ms_mean: best.inference_ms_mean,
+    pipeline_events: events,
+    raw_model_inferences_per_s: rawBest,
+    pipeline_vs_raw_model: r2(best.fps / rawBest),
+  };
 }
 
 function freePort(): Promise<number> {

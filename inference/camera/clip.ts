@@ -36,7 +36,8 @@ export async function clipFrameRate(path: string, ffprobePath = 'ffprobe'): Prom
  */
 export async function* readClip(path: string, target: FrameTarget, opts: ClipOptions): AsyncGenerator<Frame, void, undefined> {
   const fps = opts.fps ?? (await clipFrameRate(path));
-  const args = ['-nostdin', '-hide_banner', '-loglevel', 'error', '-i', path, '-map', '0:v:0', '-an', '-sn', '-dn'];
+  // One decoding thread: the model's threads need the other cores more than the decoder does.
+  const args = ['-nostdin', '-hide_banner', '-loglevel', 'error', '-threads', '1', '-i', path, '-map', '0:v:0', '-an', '-sn', '-dn'];
   args.push('-vf', filterChain(target, opts.fps), '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1');
   const child = spawn(opts.ffmpegPath ?? 'ffmpeg', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
