@@ -101,6 +101,8 @@ Group=$AGENT_USER
 WorkingDirectory=$SYS_DATA
 EnvironmentFile=-$SYS_SECRETS
 Environment=NODE_ENV=production
+# Two malloc arenas instead of one per thread (ORT, libuv, V8 workers): about 14 MB less RSS, measured.
+Environment=MALLOC_ARENA_MAX=2
 ExecStart=$NODE_BIN $SYS_OPT/current/dist/agent/cli/main.js run --config $SYS_CONFIG
 Restart=on-failure
 RestartSec=5s

@@ -185,6 +185,6 @@ describe('status page (headless Chromium, ffmpeg preview)', () => {
     // the viewer leaves: the preview ffmpeg stops
     await page.goto('about:blank');
     await waitFor(() => server.previewStates()[0]?.running === false, { timeout_ms: 10_000, message: 'preview stopped' });
-    await waitFor(() => ffmpegProcesses(marker).length === 0, { timeout_ms: 5000, message: 'ffmpeg gone' });
+    await waitFor(() => ffmpegProcesses(marker).length === 0, { timeout_ms: 15_000, message: 'ffmpeg gone' });
   });
 });
