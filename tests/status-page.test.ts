@@ -14,6 +14,7 @@ import { StatusServer } from '../agent/status/server.js';
 import { testClip } from './support/clips.js';
 import { freePort } from './support/ports.js';
 import { ffmpegProcesses, waitFor } from './support/processes.js';
+import { makeTempDir } from './support/tmp.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'page-test-token-0123456789';
@@ -47,7 +48,9 @@ let figures: StaticFigures;
 
 describe('status page (headless Chromium, ffmpeg preview)', () => {
   beforeAll(async () => {
-    const clip = await testClip();
+    // A private copy: other test files run ffmpeg on the same clip at the same time, so the path is the marker.
+    const clip = join(makeTempDir('status-page'), 'status-page-clip.mp4');
+    copyFileSync(await testClip(), clip);
     marker = clip;
     const cam = CameraSchema.parse({
       id: 'cam1',
