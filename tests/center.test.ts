@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { IPublishPacket, MqttClient } from 'mqtt';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FleetReceiver, type GapReport, type InvalidReport, type FleetReceiverOptions } from '../agent/center/receiver.js';
 import { MAX_REPAIRABLE_SEQS, SeqTracker } from '../agent/center/seq-tracker.js';
 import { JsonlSink, SqliteSink } from '../agent/center/sinks.js';
@@ -124,8 +124,12 @@ const receivers: FleetReceiver[] = [];
 beforeAll(async () => {
   broker = await Mosquitto.start();
 });
+// Each test's receivers stop with it: a receiver left running would repair other tests' gaps (it watches the
+// whole fleet and sends resend commands), so a test would see holes filled that it never asked for.
+afterEach(async () => {
+  for (const r of receivers.splice(0)) await r.stop();
+});
 afterAll(async () => {
-  for (const r of receivers) await r.stop();
   for (const c of clients) await endMqtt(c);
   await broker?.stop();
 });
@@ -332,7 +336,9 @@ describe('gap repair', () => {
     try {
       await uplink.start(new AbortController().signal);
       // A hole is only "missing" once its grace period has passed: wait for the repair itself, not for missing === 0.
-      await waitFor(() => r.device('real/box1')?.seq.last === 11 && gaps.some((g) => g.state === 'repaired'), { timeout_ms: 15_000, message: 'all seqs at the center' });
+      await waitFor(() => r.device('real/box1')?.seq.last === 11 && gaps.some((g) => g.state === 'repaired'), { timeout_ms: 15_000, message: 'all seqs at the center' }).catch((err: Error) => {
+        throw new Error(`${err.message}; device: ${JSON.stringify(r.device('real/box1'))}; gaps: ${JSON.stringify(gaps)}`);
+      });
       const d = r.device('real/box1')!;
       expect(d).toMatchObject({ state: 'online', events: 10, health_messages: 1 });
       expect(d.seq).toMatchObject({ first: 1, last: 11, repaired: 3, lost: 0, resend_requests: 1 });
