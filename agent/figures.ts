@@ -74,9 +74,9 @@ export class LiveFigures implements AgentFigures {
     const dt = (now - this.lastRuns.at) / 1000;
     if (s.runs !== this.lastRuns.runs) this.lastRuns.last_done_at = now;
     if (dt >= 1) this.lastRuns = { runs: s.runs, at: now, fps: (s.runs - this.lastRuns.runs) / dt, last_done_at: this.lastRuns.last_done_at };
-    const state = s.state === 'running' ? 'running' : s.state === 'restarting' ? 'restarting' : s.state === 'failed' ? 'failed' : s.state === 'starting' ? 'starting' : 'stopped';
     return {
-      state,
+      // The detector's states are a subset of the health contract's (which adds "stuck", judged by the sampler).
+      state: s.state,
       inference_ms_mean: s.runs > 0 ? r2(s.inference_ms_mean) : null,
       inference_ms_p95: s.runs > 0 ? r2(s.inference_ms_p95) : null,
       detection_fps: r2(this.lastRuns.fps),

@@ -104,20 +104,23 @@ describe('evidence store', () => {
   });
 });
 
+/** One camera whose whole frame is a zone with an allowed direction (down): travel up is a wrong-way violation. */
+function wrongWayAnalytics(events: EventDraft[], evidence: EvidenceStore): CameraAnalytics {
+  const cam = CameraSchema.parse({
+    id: 'cam1',
+    url: 'clip.mp4',
+    frame: { width: 640, height: 360 },
+    motion: { enabled: false },
+    zones: [{ id: 'road', polygon: [[0, 0], [639, 0], [639, 359], [0, 359]], allowed_direction: [0, 1] }],
+  });
+  return new CameraAnalytics(cam, AnalyticsSchema.parse({}), { id: 'box-1', site: 'site-1' }, (e) => events.push(e), undefined, { evidence });
+}
+
 describe('violations with evidence', () => {
   it('emits the violation once its evidence is written, with matching hashes', async () => {
     const dir = tempDir();
-    const cam = CameraSchema.parse({
-      id: 'cam1',
-      url: 'clip.mp4',
-      frame: { width: 640, height: 360 },
-      motion: { enabled: false },
-      zones: [{ id: 'road', polygon: [[0, 0], [639, 0], [639, 359], [0, 359]], allowed_direction: [0, 1] }],
-    });
     const events: EventDraft[] = [];
-    const ca = new CameraAnalytics(cam, AnalyticsSchema.parse({}), { id: 'box-1', site: 'site-1' }, (e) => events.push(e), undefined, {
-      evidence: new EvidenceStore(dir, 10 * 1024 * 1024),
-    });
+    const ca = wrongWayAnalytics(events, new EvidenceStore(dir, 10 * 1024 * 1024));
     const pixels = noiseFrame(320, 180, 9); // half the camera resolution, as after scaling for the model
     const wrong = { class_name: 'car', w: 60, h: 40, at: linearPath([320, 340], [320, 60], 0, 3) };
     for (const f of simulate([wrong], { fps: 10, duration_s: 3 })) ca.update({ ...f.ctx, frame: pixels }, f.detections);
@@ -135,17 +138,8 @@ describe('violations with evidence', () => {
   });
 
   it('emits at once, without evidence, when the frame has no pixels', async () => {
-    const cam = CameraSchema.parse({
-      id: 'cam1',
-      url: 'clip.mp4',
-      frame: { width: 640, height: 360 },
-      motion: { enabled: false },
-      zones: [{ id: 'road', polygon: [[0, 0], [639, 0], [639, 359], [0, 359]], allowed_direction: [0, 1] }],
-    });
     const events: EventDraft[] = [];
-    const ca = new CameraAnalytics(cam, AnalyticsSchema.parse({}), { id: 'box-1', site: 'site-1' }, (e) => events.push(e), undefined, {
-      evidence: new EvidenceStore(tempDir(), 1024 * 1024),
-    });
+    const ca = wrongWayAnalytics(events, new EvidenceStore(tempDir(), 1024 * 1024));
     const wrong = { class_name: 'car', w: 60, h: 40, at: linearPath([320, 340], [320, 60], 0, 3) };
     for (const f of simulate([wrong], { fps: 10, duration_s: 3 })) ca.update(f.ctx, f.detections);
     const ww = events.filter((e): e is EventOf<'wrong_way'> => e.type === 'wrong_way');
