@@ -1,13 +1,30 @@
 import { defineConfig } from 'vitest/config';
 
-// Integration tests start real brokers, RTSP servers and ffmpeg: generous timeouts, limited parallelism (2 cores).
+// Two projects: unit tests are in-process and quick; integration tests start real brokers, RTSP servers,
+// ffmpeg, Chromium and agent processes, so they get generous timeouts and two forks on a 2-core machine.
 export default defineConfig({
   test: {
-    include: ['tests/**/*.test.ts'],
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
-    pool: 'forks',
-    maxWorkers: 2,
     reporters: ['default'],
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['tests/unit/**/*.test.ts'],
+          testTimeout: 30_000,
+          hookTimeout: 30_000,
+          pool: 'threads',
+        },
+      },
+      {
+        test: {
+          name: 'integration',
+          include: ['tests/integration/**/*.test.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+          pool: 'forks',
+          maxWorkers: 2,
+        },
+      },
+    ],
   },
 });

@@ -6,9 +6,9 @@ import type { Config } from '../config/schema/index.js';
 import type { CameraAnalytics } from '../inference/analytics/index.js';
 import { grabFrame, type CameraSource } from '../inference/camera/index.js';
 import type { CameraPipeline } from '../inference/pipeline.js';
-import { ReloadConfigArgs, SignalArgs, SnapshotArgs } from './contract/command.js';
-import { AgentError } from './errors.js';
-import type { Logger } from './log.js';
+import { ReloadConfigArgs, SignalArgs, SnapshotArgs } from '../contract/command.js';
+import { AgentError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
 import type { Uplink } from './uplink/index.js';
 
 export interface CommandDeps {

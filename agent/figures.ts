@@ -3,7 +3,7 @@ import type { Outbox } from '../buffer/index.js';
 import type { CameraSource } from '../inference/camera/index.js';
 import type { Detector } from '../inference/detector/index.js';
 import type { CameraPipeline } from '../inference/pipeline.js';
-import type { EventDraft } from './contract/event.js';
+import type { EventDraft } from '../contract/event.js';
 import { overlayFromConfig, type AgentFigures, type CameraFigures, type CameraOverlay, type DetectionFigure, type DetectorFigures, type OutboxFigures, type RawFrame, type UplinkFigures } from './health/index.js';
 import type { Uplink } from './uplink/index.js';
 

@@ -1,6 +1,6 @@
-import { AgentError, errorMessage } from './errors.js';
-import type { Logger } from './log.js';
-import type { Module } from './module.js';
+import { AgentError, errorMessage } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import type { Module } from '../core/module.js';
 
 export interface StopReport {
   /** Modules whose stop threw. */

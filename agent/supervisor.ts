@@ -1,6 +1,6 @@
-import { EXIT, errorMessage } from './errors.js';
+import { EXIT, errorMessage } from '../core/errors.js';
 import type { Controller } from './lifecycle.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../core/log.js';
 
 /**
  * Runs a controller as the process's main job: starts it, stops it on SIGTERM/SIGINT, and turns an

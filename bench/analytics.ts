@@ -4,7 +4,7 @@
 import { pathToFileURL } from 'node:url';
 import { AnalyticsSchema, CameraSchema } from '../config/schema/index.js';
 import { CameraAnalytics } from '../inference/analytics/engine.js';
-import { prng, simulate, type SimFrame, type SimObject } from '../inference/analytics/synthetic.js';
+import { prng, simulate, type SimFrame, type SimObject } from '../testkit/synthetic-scenes.js';
 import { Tracker } from '../inference/tracking/tracker.js';
 
 const WIDTH = 1920;

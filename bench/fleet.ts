@@ -16,16 +16,16 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
-import { FleetReceiver, type FleetTotals } from '../agent/center/receiver.js';
-import type { BirthInfo } from '../agent/contract/birth.js';
-import { makeEvent, PRIORITY, uuidv7, type EventDraft } from '../agent/contract/event.js';
-import { HEALTH_SCHEMA, type HealthPayload } from '../agent/contract/health.js';
-import { silentLogger, type Logger } from '../agent/log.js';
+import { FleetReceiver, type FleetTotals } from '../center/receiver.js';
+import type { BirthInfo } from '../contract/birth.js';
+import { makeEvent, PRIORITY, uuidv7, type EventDraft } from '../contract/event.js';
+import { HEALTH_SCHEMA, type HealthPayload } from '../contract/health.js';
+import { silentLogger, type Logger } from '../core/log.js';
 import { Uplink } from '../agent/uplink/uplink.js';
 import { Outbox } from '../buffer/outbox.js';
 import { MqttSchema } from '../config/schema/mqtt.js';
 import { OutboxSchema } from '../config/schema/outbox.js';
-import { Mosquitto } from '../tests/support/mosquitto.js';
+import { Mosquitto } from '../testkit/mosquitto.js';
 
 export interface FleetOptions {
   /** Simulated boxes. Default 200. */

@@ -5,12 +5,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
-import { silentLogger } from '../agent/log.js';
+import { silentLogger } from '../core/log.js';
 import { Uplink } from '../agent/uplink/uplink.js';
 import { Outbox } from '../buffer/outbox.js';
 import { MqttSchema } from '../config/schema/mqtt.js';
 import { OutboxSchema } from '../config/schema/outbox.js';
-import { Mosquitto } from '../tests/support/mosquitto.js';
+import { Mosquitto } from '../testkit/mosquitto.js';
 
 const WINDOW = 64;
 const DRAIN_N = 20_000;
@@ -162,7 +162,7 @@ export async function benchOutbox(): Promise<Record<string, number>> {
   out.outbox_append_per_s_normal = Math.round(normal.per_s);
   out.outbox_append_per_cpu_s_normal = Math.round(normal.per_cpu_s);
 
-  // Per-message logging of mosquitto (log_type all in tests/support) would make the broker the bottleneck.
+  // Per-message logging of mosquitto (log_type all in testkit) would make the broker the bottleneck.
   // Receive Maximum above the window, so both publishers get the same window.
   const broker = await Mosquitto.start({ extraConfig: ['log_dest none', `max_inflight_messages ${WINDOW * 4}`] });
   try {

@@ -1,4 +1,4 @@
-import { AgentError } from '../agent/errors.js';
+import { AgentError } from '../core/errors.js';
 
 export const OUTBOX_ERROR_CODES = [
   /** append/lease/ack before start() or after stop(). */

@@ -8,9 +8,9 @@
 import { existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import type { Logger } from '../agent/log.js';
-import type { Module } from '../agent/module.js';
-import { isRelativeTopic } from '../agent/contract/topics.js';
+import type { Logger } from '../core/log.js';
+import type { Module } from '../core/module.js';
+import { isRelativeTopic } from '../contract/topics.js';
 import { PRIORITIES, type OutboxConfig, type Priority } from '../config/schema/outbox.js';
 import { AckedRanges } from './acked-ranges.js';
 import { OutboxError, isCorruption, sqliteCode } from './errors.js';

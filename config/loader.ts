@@ -4,8 +4,8 @@ import { isIP } from 'node:net';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
-import { AgentError } from '../agent/errors.js';
-import { DEFAULT_MODEL } from '../agent/paths.js';
+import { AgentError } from '../core/errors.js';
+import { DEFAULT_MODEL } from '../core/paths.js';
 import { ConfigSchema, type Config, type Point } from './schema/index.js';
 
 type Path = (string | number)[];

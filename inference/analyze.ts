@@ -1,8 +1,8 @@
 // Offline analysis: one camera's whole pipeline on a recorded clip, as fast as the box allows.
 import type { Config } from '../config/schema/index.js';
-import type { EventDraft } from '../agent/contract/event.js';
-import { AgentError } from '../agent/errors.js';
-import type { Logger } from '../agent/log.js';
+import type { EventDraft } from '../contract/event.js';
+import { AgentError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
 import { CameraAnalytics, EvidenceStore } from './analytics/index.js';
 import { readClip } from './camera/clip.js';
 import { Detector, type DetectResult } from './detector/index.js';

@@ -1,6 +1,6 @@
 // One camera's frame path: newest frame → detector (worker) → tracker + analytics → events.
-import type { Logger } from '../agent/log.js';
-import type { Module } from '../agent/module.js';
+import type { Logger } from '../core/log.js';
+import type { Module } from '../core/module.js';
 import type { CameraAnalytics } from './analytics/index.js';
 import type { Frame } from './camera/index.js';
 import type { Detection, Detector } from './detector/index.js';

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { analyzeClip } from '../../inference/analyze.js';
-import { EXIT } from '../errors.js';
-import { createLogger } from '../log.js';
+import { EXIT } from '../../core/errors.js';
+import { createLogger } from '../../core/log.js';
 import { loadConfigOrReport, type CliIo } from './io.js';
 
 const USAGE = 'usage: roadside-agent analyze --config FILE --camera ID [--fps N | --all-frames] [--evidence DIR] CLIP\n';

@@ -1,6 +1,6 @@
 import { configJsonSchemaText } from '../../config/json-schema.js';
 import { ConfigError, formatProblems, loadConfig } from '../../config/loader.js';
-import { EXIT } from '../errors.js';
+import { EXIT } from '../../core/errors.js';
 import type { CliIo } from './io.js';
 
 /** `config check FILE` and `config schema`. */

@@ -1,8 +1,8 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { runDoctor, type DoctorOptions } from '../doctor/index.js';
-import { formatTable, progressHooks, summaryLine, toJson } from '../doctor/report.js';
-import { EXIT } from '../errors.js';
+import { runDoctor, type DoctorOptions } from '../field/doctor/index.js';
+import { formatTable, progressHooks, summaryLine, toJson } from '../field/doctor/report.js';
+import { EXIT } from '../../core/errors.js';
 import type { CliIo } from './io.js';
 
 const USAGE = `usage: roadside-agent doctor --config FILE [--json] [--seconds N] [--user USER]

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { EXIT, errorMessage } from '../errors.js';
-import { packageVersion } from '../paths.js';
+import { EXIT, errorMessage } from '../../core/errors.js';
+import { packageVersion } from '../../core/paths.js';
 import { analyzeCommand } from './analyze-cmd.js';
 import { configCommand } from './config-cmd.js';
 import { processIo, type CliIo, type Command } from './io.js';
@@ -13,8 +13,8 @@ const COMMANDS: Record<string, { run: Command; help: string }> = {
   analyze: { run: analyzeCommand, help: 'analyze --config FILE --camera ID CLIP   events of a recorded clip as JSON lines' },
   config: { run: configCommand, help: 'config check FILE | schema    validate a config file / print its JSON Schema' },
   doctor: { run: (args, io) => import('./doctor.js').then((m) => m.doctorCommand(args, io)), help: 'doctor --config FILE [--json] [--seconds N]   check cameras, model, broker, clock, disk, outbox, permissions' },
-  provision: { run: async (args, io) => (await import('./provision.js')).provisionCommand(args, io), help: 'provision [--help]            write config, secrets, data dirs, TLS key + CSR for this box' },
-  center: { run: (args, io) => import('../center/cli.js').then((m) => m.centerCommand(args, io)), help: 'center --url URL [--help]     receive a fleet: live table, events to --out/--db, gap repair' },
+  provision: { run: async (args, io) => (await import('../field/provision.js')).provisionCommand(args, io), help: 'provision [--help]            write config, secrets, data dirs, TLS key + CSR for this box' },
+  center: { run: (args, io) => import('../../center/cli.js').then((m) => m.centerCommand(args, io)), help: 'center --url URL [--help]     receive a fleet: live table, events to --out/--db, gap repair' },
 };
 
 function usage(): string {

@@ -1,8 +1,8 @@
 import { parseArgs } from 'node:util';
 import { buildAgent } from '../app.js';
-import { EXIT } from '../errors.js';
+import { EXIT } from '../../core/errors.js';
 import { Controller } from '../lifecycle.js';
-import { createLogger } from '../log.js';
+import { createLogger } from '../../core/log.js';
 import { supervise } from '../supervisor.js';
 import { loadConfigOrReport, type CliIo } from './io.js';
 

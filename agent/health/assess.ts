@@ -1,6 +1,6 @@
 // Turns figures into a status and its reasons. Pure: the health payload, /healthz and the watchdog all use it.
 import type { HealthConfig } from '../../config/schema/index.js';
-import type { CameraHealth, DetectorHealth, HealthReason, HealthStatus, OutboxHealth, SystemHealth, UplinkHealth } from '../contract/health.js';
+import type { CameraHealth, DetectorHealth, HealthReason, HealthStatus, OutboxHealth, SystemHealth, UplinkHealth } from '../../contract/health.js';
 
 export interface AssessInput {
   system: SystemHealth;

@@ -1,9 +1,9 @@
 // The seam between health/status and the modules that own the figures (camera ingest, detector, outbox,
 // uplink, analytics). The controller implements AgentFigures from the real modules; tests use a fake.
-import type { CameraHealth, DetectorHealth, OutboxHealth, UplinkHealth } from '../contract/health.js';
+import type { CameraHealth, DetectorHealth, OutboxHealth, UplinkHealth } from '../../contract/health.js';
 import type { CameraConfig } from '../../config/schema/index.js';
 
-export type { CameraState, DetectorState } from '../contract/health.js';
+export type { CameraState, DetectorState } from '../../contract/health.js';
 
 /** Figures of one camera (the same shape as in the health payload). */
 export type CameraFigures = CameraHealth;

@@ -1,9 +1,9 @@
 // Restart bookkeeping that survives restarts: why the previous run ended, and how often the agent restarted.
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { errorMessage } from '../errors.js';
-import type { Logger } from '../log.js';
-import type { Module } from '../module.js';
+import { errorMessage } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
+import type { Module } from '../../core/module.js';
 
 /**
  * Why the previous run ended:

@@ -14,10 +14,10 @@ import {
   type OutboxHealth,
   type SystemHealth,
   type UplinkHealth,
-} from '../contract/health.js';
-import { errorMessage } from '../errors.js';
-import type { Logger } from '../log.js';
-import type { Module } from '../module.js';
+} from '../../contract/health.js';
+import { errorMessage } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
+import type { Module } from '../../core/module.js';
 import { assess, detectorStuck } from './assess.js';
 import { withTimeout } from './exec.js';
 import type { AgentFigures } from './figures.js';

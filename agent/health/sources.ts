@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile, statfs } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import si from 'systeminformation';
-import type { ClockHealth, NetworkHealth, ThrottleHealth } from '../contract/health.js';
+import type { ClockHealth, NetworkHealth, ThrottleHealth } from '../../contract/health.js';
 import { runCommand, withTimeout } from './exec.js';
 
 export interface CpuLoadFigures {

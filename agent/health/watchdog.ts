@@ -9,9 +9,9 @@
 //   4. the hardware watchdog (RuntimeWatchdogSec= in system.conf) reboots a box whose kernel or systemd hangs.
 // The reason of every restart is kept by RestartLog (restarts.ts) for the birth message.
 import { spawn } from 'node:child_process';
-import { errorMessage } from '../errors.js';
-import type { Logger } from '../log.js';
-import type { Module } from '../module.js';
+import { errorMessage } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
+import type { Module } from '../../core/module.js';
 import type { LoopVerdict } from './sampler.js';
 
 export interface SdNotifierOptions {

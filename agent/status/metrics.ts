@@ -1,6 +1,6 @@
 // /metrics: the health payload in Prometheus text format (prom-client, a registry of our own).
 import { Counter, Gauge, Registry } from 'prom-client';
-import { CAMERA_STATES, DETECTOR_STATES, HEALTH_STATUSES, type HealthPayload } from '../contract/health.js';
+import { CAMERA_STATES, DETECTOR_STATES, HEALTH_STATUSES, type HealthPayload } from '../../contract/health.js';
 import type { RestartInfo } from '../health/restarts.js';
 
 const MB = 1024 * 1024;

@@ -10,8 +10,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { Writable } from 'node:stream';
 import type { CameraConfig } from '../../config/schema/index.js';
 import { buildFfmpegPlan } from '../../inference/camera/ffmpeg-args.js';
-import { AgentError, errorMessage } from '../errors.js';
-import { redactUrl, type Logger } from '../log.js';
+import { AgentError, errorMessage } from '../../core/errors.js';
+import { redactUrl, type Logger } from '../../core/log.js';
 
 export interface PreviewOptions {
   /** Output frame rate. */

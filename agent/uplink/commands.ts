@@ -1,8 +1,8 @@
 // Command registry: `{base}/cmd/{name}` requests validated with zod, answered zigbee2mqtt-style.
 import { z } from 'zod';
-import { AgentError, errorMessage } from '../errors.js';
-import type { Logger } from '../log.js';
-import { COMMAND_MAX_BYTES, CorrelationId, type CommandResponse } from '../contract/command.js';
+import { AgentError, errorMessage } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
+import { COMMAND_MAX_BYTES, CorrelationId, type CommandResponse } from '../../contract/command.js';
 
 export interface CommandContext {
   /** Command name (topic level). */

@@ -2,9 +2,9 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { Aedes } from 'aedes';
 import type { MqttConfig } from '../../config/schema/index.js';
-import { AgentError } from '../errors.js';
-import type { Logger } from '../log.js';
-import type { Module } from '../module.js';
+import { AgentError } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
+import type { Module } from '../../core/module.js';
 
 const HOST = '127.0.0.1';
 

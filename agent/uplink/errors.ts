@@ -1,4 +1,4 @@
-import { AgentError } from '../errors.js';
+import { AgentError } from '../../core/errors.js';
 
 export const UPLINK_ERROR_CODES = [
   /** The broker refused the credentials (MQTT 5 reason 134 / 3.1.1 return code 4). */

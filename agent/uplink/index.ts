@@ -1,4 +1,4 @@
-export * from './backoff.js';
+export * from '../../core/backoff.js';
 export * from './commands.js';
 export * from './embedded-broker.js';
 export * from './errors.js';

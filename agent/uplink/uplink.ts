@@ -6,8 +6,8 @@ import type { Socket } from 'node:net';
 import { z } from 'zod';
 import mqtt, { type IClientOptions, type IClientPublishOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { Outbox, OutboxRow } from '../../buffer/outbox.js';
-import type { LoggingConfig, MqttConfig } from '../../config/schema/index.js';
-import { BirthInfo, type BirthPayload } from '../contract/birth.js';
+import type { MqttConfig } from '../../config/schema/index.js';
+import { BirthInfo, type BirthPayload } from '../../contract/birth.js';
 import {
   PingArgs,
   RebirthArgs,
@@ -15,17 +15,16 @@ import {
   ResendArgs,
   SetLogLevelArgs,
   type CommandResponse,
-} from '../contract/command.js';
-import type { StatusPayload } from '../contract/status.js';
-import { CONTRACT_VERSION, baseTopic, isRelativeTopic, topicsFor, type Topics } from '../contract/topics.js';
-import { AgentError, errorMessage } from '../errors.js';
-import type { Logger } from '../log.js';
-import type { Module } from '../module.js';
-import { Backoff } from './backoff.js';
+} from '../../contract/command.js';
+import type { StatusPayload } from '../../contract/status.js';
+import { CONTRACT_VERSION, baseTopic, isRelativeTopic, topicsFor, type Topics } from '../../contract/topics.js';
+import { AgentError, errorMessage } from '../../core/errors.js';
+import type { Logger, LogLevel } from '../../core/log.js';
+import type { Module } from '../../core/module.js';
+import { Backoff } from '../../core/backoff.js';
 import { CommandRegistry } from './commands.js';
 import { UplinkError, classifyError } from './errors.js';
 
-type LogLevel = LoggingConfig['level'];
 
 export interface UplinkDeps {
   config: MqttConfig;

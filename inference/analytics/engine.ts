@@ -7,9 +7,9 @@ import {
   type EventOf,
   type EventType,
   type Evidence,
-} from '../../agent/contract/event.js';
-import { errorMessage } from '../../agent/errors.js';
-import type { Logger } from '../../agent/log.js';
+} from '../../contract/event.js';
+import { errorMessage } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
 import type { AnalyticsConfig, CameraConfig, LineConfig, ZoneConfig } from '../../config/schema/index.js';
 import { outsideFrame, Tracker, type Track } from '../tracking/tracker.js';
 import type { Box, Detection, FrameContext } from '../tracking/types.js';

@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto';
 import { mkdir, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
-import type { Evidence } from '../../agent/contract/event.js';
-import { errorMessage } from '../../agent/errors.js';
-import type { Logger } from '../../agent/log.js';
+import type { Evidence } from '../../contract/event.js';
+import { errorMessage } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
 import type { Box, FramePixels } from '../tracking/types.js';
 
 /** Files this store owns: `<uuid>_<camera>_<type>-frame.jpg` / `-crop.jpg` (UUIDv7 first: name order is time order). */

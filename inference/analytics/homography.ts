@@ -1,4 +1,4 @@
-import { AgentError } from '../../agent/errors.js';
+import { AgentError } from '../../core/errors.js';
 import type { Vec2 } from './geometry.js';
 
 /** Solves A x = b in place (Gaussian elimination with partial pivoting); A is row-major n×n. */

@@ -1,6 +1,6 @@
 // A recorded clip read once, as fast as the consumer takes it, with the clip's own timestamps (offline analysis, benchmarks).
 import { spawn } from 'node:child_process';
-import { AgentError } from '../../agent/errors.js';
+import { AgentError } from '../../core/errors.js';
 import { filterChain, letterboxGeometry, type FrameTarget } from './ffmpeg-args.js';
 import { FrameAssembler } from './frames.js';
 import type { Frame } from './types.js';

@@ -1,7 +1,7 @@
 // The ffmpeg command line for one camera: input (RTSP / file), hardware decode preset, fps + scaling filter,
 // raw RGB on stdout. Pure functions, no process handling.
 import { fileURLToPath } from 'node:url';
-import { AgentError } from '../../agent/errors.js';
+import { AgentError } from '../../core/errors.js';
 import type { CameraConfig } from '../../config/schema/index.js';
 import type { Letterbox } from './types.js';
 

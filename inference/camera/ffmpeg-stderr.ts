@@ -1,6 +1,6 @@
 // ffmpeg's stderr (run with `-loglevel level+…`) turned into reasons a camera is down, and the decoded
 // stream's size.
-import { redactUrl } from '../../agent/log.js';
+import { redactUrl } from '../../core/log.js';
 import { encodeUserinfo } from './ffmpeg-args.js';
 import type { CameraReason } from './types.js';
 

@@ -1,6 +1,6 @@
 // One frame, once: for snapshots and for checking a camera from the CLI.
 import type { Writable } from 'node:stream';
-import { errorMessage } from '../../agent/errors.js';
+import { errorMessage } from '../../core/errors.js';
 import type { CameraConfig } from '../../config/schema/index.js';
 import { spawnTied, terminate } from './child.js';
 import { buildFfmpegPlan, letterboxGeometry, type FrameTarget } from './ffmpeg-args.js';

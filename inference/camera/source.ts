@@ -3,9 +3,9 @@
 import { EventEmitter } from 'node:events';
 import type { ChildProcess } from 'node:child_process';
 import type { Writable } from 'node:stream';
-import { AgentError, errorMessage } from '../../agent/errors.js';
-import { redactUrl, type Logger } from '../../agent/log.js';
-import type { Module } from '../../agent/module.js';
+import { AgentError, errorMessage } from '../../core/errors.js';
+import { redactUrl, type Logger } from '../../core/log.js';
+import type { Module } from '../../core/module.js';
 import type { CameraConfig } from '../../config/schema/index.js';
 import { findSetpriv, spawnTied, terminate, type ParentDeathMode } from './child.js';
 import { DEFAULT_BACKOFF, EventWindow, backoffDelay, type BackoffOptions } from './counters.js';

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { packageRoot } from '../../agent/paths.js';
+import { packageRoot } from '../../core/paths.js';
 import type { DetectorConfig } from '../../config/schema/detector.js';
 import { DetectorError } from './errors.js';
 

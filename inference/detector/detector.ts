@@ -3,9 +3,9 @@ import { existsSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { Logger } from '../../agent/log.js';
-import type { Module } from '../../agent/module.js';
-import { DEFAULT_MODEL } from '../../agent/paths.js';
+import type { Logger } from '../../core/log.js';
+import type { Module } from '../../core/module.js';
+import { DEFAULT_MODEL } from '../../core/paths.js';
 import type { z } from 'zod';
 import { DetectorSchema, type DetectorConfig } from '../../config/schema/detector.js';
 import { buildGate, resolveClassNames } from './classes.js';
@@ -595,7 +595,7 @@ export async function detectImage(
   opts?: DetectorOptions,
 ): Promise<{ detections: Detection[]; timing: DetectTiming; model: ModelInfo }> {
   const parsed = DetectorSchema.parse(cfg);
-  const { silentLogger } = await import('../../agent/log.js');
+  const { silentLogger } = await import('../../core/log.js');
   const d = new Detector({ ...parsed, model_path: parsed.model_path ?? DEFAULT_MODEL() }, log ?? silentLogger(), opts);
   await d.start();
   try {

@@ -1,4 +1,4 @@
-import { AgentError } from '../../agent/errors.js';
+import { AgentError } from '../../core/errors.js';
 
 /**
  * Stable codes of detector errors:

@@ -1,0 +1,131 @@
+// The bundled NanoDet (models/nanodet.onnx) on real photos (darknet's dog.jpg and person.jpg): the decoder's
+// conventions (anchor centres, sigmoid, side order) checked against reference boxes drawn by hand and checked
+// by eye. Set DETECTOR_RENDER=<dir> to write the photos with reference (cyan) and detected (lime) boxes.
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../../core/log.js';
+import { DEFAULT_MODEL, packageRoot } from '../../../core/paths.js';
+import { DetectorSchema } from '../../../config/schema/detector.js';
+import { Detector, detectImage, iou, loadImageFrame, type Detection } from '../../../inference/detector/index.js';
+import { hwcToChw } from '../../../inference/detector/preprocess.js';
+
+const MODEL = DEFAULT_MODEL();
+const photo = (name: string) => join(packageRoot(), 'tests', 'fixtures', 'photos', name);
+const HAVE = existsSync(MODEL) && existsSync(photo('dog.jpg')) && existsSync(photo('person.jpg'));
+
+type Box = [number, number, number, number];
+interface Ref {
+  classes: string[];
+  box: Box;
+}
+/** Drawn by hand on the photos (camera pixels) and checked visually. */
+const REFS: Record<string, Ref[]> = {
+  'dog.jpg': [
+    { classes: ['bicycle'], box: [125, 128, 568, 418] },
+    { classes: ['dog'], box: [130, 222, 312, 540] },
+    { classes: ['truck', 'car'], box: [466, 82, 690, 168] }, // a white pickup: NanoDet says truck and/or car
+  ],
+  'person.jpg': [
+    { classes: ['person'], box: [188, 98, 275, 373] },
+    { classes: ['horse'], box: [405, 138, 603, 345] },
+    { classes: ['dog'], box: [66, 263, 203, 345] },
+  ],
+};
+const ALL = { classes: [] as string[], threads: 2 };
+
+function bestIou(ds: Detection[], ref: Ref): number {
+  return Math.max(0, ...ds.filter((d) => ref.classes.includes(d.class_name)).map((d) => iou(d.box, ref.box)));
+}
+
+async function render(name: string, tag: string, ds: Detection[]): Promise<void> {
+  const out = process.env.DETECTOR_RENDER;
+  if (!out) return;
+  mkdirSync(out, { recursive: true });
+  const m = await sharp(photo(name)).metadata();
+  const rect = (b: readonly number[], color: string, label: string) =>
+    `<rect x="${b[0]}" y="${b[1]}" width="${b[2]! - b[0]!}" height="${b[3]! - b[1]!}" fill="none" stroke="${color}" stroke-width="2"/>` +
+    `<text x="${b[0]! + 3}" y="${b[3]! - 4}" fill="${color}" font-size="14">${label}</text>`;
+  const svg =
+    `<svg width="${m.width}" height="${m.height}" xmlns="http://www.w3.org/2000/svg">` +
+    REFS[name]!.map((r) => rect(r.box, 'cyan', r.classes[0]!)).join('') +
+    ds.map((d) => rect(d.box, 'lime', `${d.class_name} ${d.score.toFixed(2)}`)).join('') +
+    '</svg>';
+  await sharp(photo(name)).composite([{ input: Buffer.from(svg) }]).png().toFile(join(out, `${name.replace('.jpg', '')}-${tag}.png`));
+}
+
+describe.skipIf(!HAVE)('detector on real photos with the bundled NanoDet', () => {
+  const detectors: Detector[] = [];
+  afterAll(async () => {
+    await Promise.all(detectors.map((d) => d.stop()));
+  });
+  async function start(cfg: Record<string, unknown>, opts = {}): Promise<Detector> {
+    const d = new Detector(DetectorSchema.parse({ model_path: MODEL, ...ALL, ...cfg }), silentLogger(), opts);
+    detectors.push(d);
+    await d.start();
+    return d;
+  }
+
+  describe.each(['stretch', 'letterbox'] as const)('resize %s', (resize) => {
+    let d: Detector;
+    beforeAll(async () => {
+      d = await start({ resize });
+    });
+
+    it.each(Object.keys(REFS))('%s: finds every reference object (IoU >= 0.5) and nothing else', async (name) => {
+      const res = await d.detectImage(photo(name));
+      await render(name, resize, res.detections);
+      for (const ref of REFS[name]!) {
+        expect(bestIou(res.detections, ref), `${name}: ${ref.classes.join('/')}`).toBeGreaterThanOrEqual(0.5);
+      }
+      // No false positives at the default threshold (0.3): every detection is one of the reference objects.
+      for (const det of res.detections) {
+        const matched = REFS[name]!.some((ref) => ref.classes.includes(det.class_name) && iou(det.box, ref.box) >= 0.5);
+        expect(matched, `${name}: unexpected ${det.class_name} ${det.score} [${det.box.join(', ')}]`).toBe(true);
+      }
+    });
+  });
+
+  it('anchor centres at (col + 0.5) * stride fit the photos; col * stride shifts every box by half a cell', async () => {
+    const off0 = await start({}, { decoder_options: { nanodet: { centerOffset: 0 } } });
+    const offHalf = await start({});
+    let sum0 = 0;
+    let sumHalf = 0;
+    for (const name of Object.keys(REFS)) {
+      const a = (await off0.detectImage(photo(name))).detections;
+      const b = (await offHalf.detectImage(photo(name))).detections;
+      for (const ref of REFS[name]!) {
+        sum0 += bestIou(a, ref);
+        sumHalf += bestIou(b, ref);
+      }
+    }
+    const n = Object.values(REFS).flat().length;
+    expect(sumHalf / n).toBeGreaterThan(0.75);
+    expect(sumHalf / n).toBeGreaterThan(sum0 / n + 0.05);
+  });
+
+  it('class outputs are already sigmoid probabilities and box outputs are raw logits', async () => {
+    const session = await ort.InferenceSession.create(MODEL);
+    const f = await loadImageFrame(photo('dog.jpg'), { width: 416, height: 416 });
+    const input = new Float32Array(3 * 416 * 416);
+    hwcToChw(f.data, input, 416 * 416);
+    const out = await session.run({ images: new ort.Tensor('float32', input, [1, 3, 416, 416]) });
+    for (const s of [8, 16, 32]) {
+      const cls = out[`cls_s${s}`]!.data as Float32Array;
+      const reg = out[`reg_s${s}`]!.data as Float32Array;
+      expect(cls.reduce((a, b) => Math.min(a, b))).toBeGreaterThanOrEqual(0);
+      expect(cls.reduce((a, b) => Math.max(a, b))).toBeLessThanOrEqual(1);
+      expect(reg.reduce((a, b) => Math.min(a, b))).toBeLessThan(0);
+    }
+    await session.release();
+  });
+
+  it('detectImage() runs the default model once with defaults (road users only)', async () => {
+    const res = await detectImage(photo('person.jpg'), { threads: 2 });
+    expect(res.model).toMatchObject({ decoder: 'nanodet', num_classes: 80, input_name: 'images', input_dims: [1, 3, 416, 416] });
+    expect(res.detections.map((x) => x.class_name)).toEqual(['person']); // horse and dog are not road users
+    expect(res.timing.model_ms).toBeGreaterThan(0);
+  });
+});

@@ -1,0 +1,193 @@
+// The detector's worker supervision and scheduling: restarts of a stuck or crashed worker, the fatal limit,
+// fair round-robin sharing between cameras with single-slot queues, buffer hand-over.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../../core/log.js';
+import { DetectorSchema } from '../../../config/schema/detector.js';
+import { Detector, type DetectorOptions, type DetectResult, type RestartEvent } from '../../../inference/detector/index.js';
+import { CONTRACT_CLASSES, CONTRACT_INPUT, writeContractModels } from '../../../testkit/onnx-models.js';
+
+const { width: W, height: H } = CONTRACT_INPUT;
+let dir: string;
+let model: string;
+const detectors: Detector[] = [];
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'detector-worker-'));
+  model = writeContractModels(dir).decoded;
+});
+afterEach(async () => {
+  await Promise.all(detectors.splice(0).map((d) => d.stop()));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function frame() {
+  return { data: new Uint8Array(W * H * 3), width: W, height: H, source_width: 640, source_height: 480 };
+}
+
+async function start(cfg: Record<string, unknown> = {}, opts: DetectorOptions = {}): Promise<Detector> {
+  const d = new Detector(
+    DetectorSchema.parse({ model_path: model, decoder: 'decoded', input_size: CONTRACT_INPUT, class_names: CONTRACT_CLASSES, classes: ['person', 'car'], threads: 1, ...cfg }),
+    silentLogger(),
+    opts,
+  );
+  detectors.push(d);
+  await d.start();
+  return d;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('detector worker supervision', () => {
+  it('restarts a stuck worker, rejects the frame in flight with DETECTOR_STUCK, reports it, and keeps detecting', async () => {
+    const restarts: RestartEvent[] = [];
+    const d = await start({ stuck_timeout_s: 1 }, { debug: { hang_camera: 'stuck' }, onRestart: (e) => restarts.push(e) });
+    const emitted: RestartEvent[] = [];
+    d.on('restart', (e) => emitted.push(e));
+
+    const t0 = Date.now();
+    const stuck = d.detect('stuck', frame());
+    const waiting = d.detect('cam', frame()); // queued behind the stuck run: must survive the restart
+    await expect(stuck).rejects.toMatchObject({ code: 'DETECTOR_STUCK' });
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    expect(restarts).toHaveLength(1);
+    expect(restarts[0]).toMatchObject({ reason: 'stuck', restarts: 1, error: { code: 'DETECTOR_STUCK' } });
+    expect(emitted).toEqual(restarts);
+
+    const after = await waiting;
+    expect(after.status).toBe('done');
+    expect((await d.detect('cam', frame())).status).toBe('done');
+    const s = d.stats();
+    expect(s).toMatchObject({ state: 'running', restarts: 1, restarts_last_hour: 1, last_restart_reason: 'stuck', errors: 1 });
+    expect(s.cameras.stuck).toMatchObject({ submitted: 1, errors: 1, done: 0 });
+    expect(s.cameras.cam).toMatchObject({ submitted: 2, done: 2 });
+  });
+
+  it('restarts a crashed worker and rejects the frame with DETECTOR_CRASHED', async () => {
+    const restarts: RestartEvent[] = [];
+    const d = await start({}, { debug: { crash_camera: 'boom' }, onRestart: (e) => restarts.push(e) });
+    await expect(d.detect('boom', frame())).rejects.toMatchObject({ code: 'DETECTOR_CRASHED', message: expect.stringContaining('debug crash') as unknown });
+    expect(restarts).toMatchObject([{ reason: 'crash', restarts: 1 }]);
+    // Wait for the replacement worker, then detect again.
+    expect((await d.detect('cam', frame())).status).toBe('done');
+    expect(d.stats()).toMatchObject({ restarts: 1, last_restart_reason: 'crash', state: 'running' });
+  });
+
+  it('reports repeated failures as fatal and then refuses frames', async () => {
+    const fatal: Error[] = [];
+    const restarts: RestartEvent[] = [];
+    const d = await start({ max_restarts: 3, restart_window_s: 600 }, { debug: { crash_camera: 'boom' }, onFatal: (e) => fatal.push(e), onRestart: (e) => restarts.push(e) });
+    const fatalEvent = new Promise<Error>((r) => d.once('fatal', r));
+    for (let i = 0; i < 3; i++) await expect(d.detect('boom', frame())).rejects.toMatchObject({ code: 'DETECTOR_CRASHED' });
+    await fatalEvent;
+    expect(restarts).toHaveLength(2); // the third failure is the fatal one, not a restart
+    expect(fatal).toHaveLength(1);
+    expect(fatal[0]).toMatchObject({ code: 'DETECTOR_FAILED', message: expect.stringMatching(/failed 3 times within 600 s/) as unknown });
+    expect(d.stats().state).toBe('failed');
+    await expect(d.detect('cam', frame())).rejects.toMatchObject({ code: 'DETECTOR_FAILED' });
+  });
+
+  it('rejects waiting frames when stopped, and frames before start', async () => {
+    const d = await start({}, { debug: { delay_ms: 200 } });
+    const first = d.detect('a', frame()).catch((e: unknown) => e); // in flight
+    const second = d.detect('b', frame()).catch((e: unknown) => e); // waiting
+    await sleep(20);
+    await d.stop();
+    expect(await first).toMatchObject({ code: 'DETECTOR_NOT_RUNNING' });
+    expect(await second).toMatchObject({ code: 'DETECTOR_NOT_RUNNING' });
+    await expect(d.detect('a', frame())).rejects.toMatchObject({ code: 'DETECTOR_NOT_RUNNING' });
+  });
+});
+
+describe('detector scheduling', () => {
+  it('shares the worker fairly between cameras submitting faster than inference; replaced frames are counted', async () => {
+    const d = await start({}, { debug: { delay_ms: 40 } });
+    const results: Record<string, DetectResult[]> = { a: [], b: [] };
+    const pending: Promise<void>[] = [];
+    // Camera a submits every 5 ms, camera b every 13 ms, both far faster than the 40 ms runs.
+    const submit = (cam: 'a' | 'b') =>
+      pending.push(
+        d.detect(cam, frame()).then((r) => {
+          results[cam]!.push(r);
+        }),
+      );
+    const end = Date.now() + 600;
+    let tick = 0;
+    while (Date.now() < end) {
+      if (tick % 5 === 0) submit('a');
+      if (tick % 13 === 0) submit('b');
+      tick++;
+      await sleep(1);
+    }
+    await Promise.all(pending);
+
+    const doneA = results.a!.filter((r) => r.status === 'done').length;
+    const doneB = results.b!.filter((r) => r.status === 'done').length;
+    const replacedA = results.a!.length - doneA;
+    const replacedB = results.b!.length - doneB;
+    expect(doneA).toBeGreaterThanOrEqual(3);
+    expect(doneB).toBeGreaterThanOrEqual(3);
+    // Round-robin: equal shares although a submits 2.6x as often (±2 for the first and last frames).
+    expect(Math.abs(doneA - doneB)).toBeLessThanOrEqual(2);
+    expect(replacedA).toBeGreaterThan(replacedB);
+
+    const s = d.stats();
+    expect(s.cameras.a).toEqual({ submitted: results.a!.length, done: doneA, skipped: replacedA, errors: 0 });
+    expect(s.cameras.b).toEqual({ submitted: results.b!.length, done: doneB, skipped: replacedB, errors: 0 });
+    expect(s.skipped).toBe(replacedA + replacedB);
+    expect(s.runs).toBe(doneA + doneB);
+    expect(s.inference_ms_mean + s.pre_ms_mean + s.post_ms_mean).toBeGreaterThanOrEqual(39); // delay_ms 40 per run
+    expect(s.wait_ms_mean).toBeGreaterThan(0);
+  });
+
+  it('serves waiting cameras in round-robin order; a newer frame replaces the waiting one', async () => {
+    const d = await start({}, { debug: { delay_ms: 150 } });
+    const served: string[] = [];
+    const tagged = (cam: string, tag: string) => d.detect(cam, frame()).then((r) => (r.status === 'done' && served.push(tag), r.status));
+    const a1 = tagged('a', 'a1'); // dispatched at once
+    const a2 = tagged('a', 'a2');
+    const b1 = tagged('b', 'b1');
+    const a3 = tagged('a', 'a3'); // replaces a2
+    const c1 = tagged('c', 'c1');
+    const b2 = tagged('b', 'b2'); // replaces b1
+    expect(await Promise.all([a1, a2, b1, a3, c1, b2])).toEqual(['done', 'replaced', 'replaced', 'done', 'done', 'done']);
+    expect(served).toEqual(['a1', 'b2', 'c1', 'a3']); // after a: b, c, then a again
+    expect(d.stats().cameras).toEqual({
+      a: { submitted: 3, done: 2, skipped: 1, errors: 0 },
+      b: { submitted: 2, done: 1, skipped: 1, errors: 0 },
+      c: { submitted: 1, done: 1, skipped: 0, errors: 0 },
+    });
+  });
+
+  it('hands the frame buffer to the worker without a copy and back in the result', async () => {
+    const d = await start();
+    const f = frame();
+    const buf = f.data.buffer;
+    const p = d.detect('cam', f);
+    expect(buf.byteLength).toBe(0); // transferred (detached) on dispatch
+    const r = await p;
+    expect(r.buffer.byteLength).toBe(W * H * 3);
+    expect(d.stats().frame_copies).toBe(0);
+
+    // A view into a larger buffer is copied (transferring would take its neighbours along).
+    const big = new Uint8Array(W * H * 3 + 16);
+    await d.detect('cam', { ...frame(), data: big.subarray(8, 8 + W * H * 3) });
+    expect(big.buffer.byteLength).toBe(W * H * 3 + 16);
+    expect(d.stats().frame_copies).toBe(1);
+  });
+
+  it('reports timing per frame and means in stats', async () => {
+    const d = await start();
+    const r = await d.detect('cam', frame());
+    if (r.status !== 'done') throw new Error('expected done');
+    for (const k of ['pre_ms', 'model_ms', 'post_ms', 'total_ms', 'wait_ms'] as const) expect(r.timing[k]).toBeGreaterThanOrEqual(0);
+    expect(r.timing.total_ms).toBeGreaterThanOrEqual(r.timing.model_ms);
+    const s = d.stats();
+    expect(s.runs).toBe(1);
+    expect(s.inference_ms_p95).toBeGreaterThan(0);
+    expect(s).toHaveProperty('pre_ms_mean');
+    expect(s).toHaveProperty('post_ms_mean');
+  });
+});

@@ -1,0 +1,214 @@
+// Pure parts of the detector, without ONNX Runtime or threads: geometry, pre-processing, decoders bound to
+// output shapes, post-processing, class names and score gates.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, expectTypeOf, it } from 'vitest';
+import type { Frame } from '../../../inference/camera/types.js';
+import { buildGate, resolveClassNames } from '../../../inference/detector/classes.js';
+import { Candidates, decoderFactory, type OutputTensor, type ScoreGate } from '../../../inference/detector/decoders/index.js';
+import { DetectorError } from '../../../inference/detector/errors.js';
+import { iou, pointInPolygon } from '../../../inference/detector/geometry.js';
+import type { DetectorFrame } from '../../../inference/detector/index.js';
+import { postprocess } from '../../../inference/detector/postprocess.js';
+import { hwcToChw } from '../../../inference/detector/preprocess.js';
+import { encodeScene, type SceneBox } from '../../../testkit/onnx-models.js';
+
+const gate = (n: number, t = 0.3): ScoreGate => ({ byClass: new Float32Array(n).fill(t), other: Infinity });
+const tensors = (outs: ReturnType<typeof encodeScene>): Record<string, OutputTensor> =>
+  Object.fromEntries(outs.map((o) => [o.name, { data: o.data, dims: o.dims }]));
+const rowsOf = (c: Candidates) =>
+  Array.from({ length: c.count }, (_, i) => [c.cls[i], +c.score[i]!.toFixed(4), [c.x1[i], c.y1[i], c.x2[i], c.y2[i]].map((v) => +v!.toFixed(3))]);
+
+describe('types', () => {
+  it("the camera source's frames go to detect() as they are", () => {
+    expectTypeOf<Frame>().toExtend<DetectorFrame>();
+  });
+});
+
+describe('geometry', () => {
+  it('pointInPolygon handles convex and concave polygons', () => {
+    const square: [number, number][] = [[0, 0], [10, 0], [10, 10], [0, 10]];
+    expect(pointInPolygon(5, 5, square)).toBe(true);
+    expect(pointInPolygon(15, 5, square)).toBe(false);
+    const u: [number, number][] = [[0, 0], [30, 0], [30, 30], [20, 30], [20, 10], [10, 10], [10, 30], [0, 30]];
+    expect(pointInPolygon(15, 20, u)).toBe(false); // inside the notch
+    expect(pointInPolygon(5, 20, u)).toBe(true);
+    expect(pointInPolygon(25, 20, u)).toBe(true);
+  });
+  it('iou', () => {
+    expect(iou([0, 0, 10, 10], [0, 0, 10, 10])).toBe(1);
+    expect(iou([0, 0, 10, 10], [10, 0, 20, 10])).toBe(0);
+    expect(iou([0, 0, 10, 10], [5, 0, 15, 10])).toBeCloseTo(1 / 3);
+  });
+});
+
+describe('pre-processing', () => {
+  it('converts packed HWC RGB bytes into planar CHW floats in 0..1', () => {
+    const src = Uint8Array.from([255, 0, 51, 0, 102, 255]); // 2 pixels
+    const dst = new Float32Array(6);
+    hwcToChw(src, dst, 2);
+    expect(Array.from(dst, (v) => +v.toFixed(4))).toEqual([1, 0, 0, 0.4, 0.2, 1]);
+  });
+  it('reads words and bytes alike, at any alignment and pixel count', () => {
+    for (const pixels of [1, 4, 7, 13 * 11]) {
+      const bytes = Uint8Array.from({ length: pixels * 3 + 1 }, (_, i) => (i * 37) % 256);
+      const want = new Float32Array(pixels * 3);
+      for (let i = 0; i < pixels; i++) for (let ch = 0; ch < 3; ch++) want[ch * pixels + i] = bytes[i * 3 + ch]! / 255;
+      for (const src of [bytes.subarray(0, pixels * 3), bytes.subarray(1)]) {
+        const dst = new Float32Array(pixels * 3);
+        hwcToChw(src, dst, pixels);
+        const expected = src.byteOffset === 0 ? want : Float32Array.from({ length: pixels * 3 }, (_, k) => bytes[1 + (k % pixels) * 3 + Math.floor(k / pixels)]! / 255);
+        expect(dst).toEqual(expected);
+      }
+    }
+  });
+});
+
+describe('decoders', () => {
+  const size = { width: 64, height: 64 };
+  const scene: SceneBox[] = [
+    { class_id: 1, score: 0.7, box: [8, 8, 24, 40] },
+    { class_id: 0, score: 0.9, box: [30, 30, 60, 62], level: 32 },
+    { class_id: 2, score: 0.2, box: [40, 4, 52, 20] },
+  ];
+  const expected = [
+    [1, 0.7, [8, 8, 24, 40]],
+    [0, 0.9, [30, 30, 60, 62]],
+  ];
+
+  it.each(['nanodet', 'yolov8', 'decoded'] as const)('%s decodes a scene to boxes in input pixels, gated per class', (layout) => {
+    const outs = encodeScene(layout, scene, { ...size, numClasses: 3 });
+    const dec = decoderFactory(layout).bind(outs, size, 3);
+    const c = new Candidates();
+    dec.decode(tensors(outs), gate(3), c);
+    expect(rowsOf(c).sort((a, b) => (a[0] as number) - (b[0] as number))).toEqual([...expected].sort((a, b) => (a[0] as number) - (b[0] as number)));
+    // A class gated off costs nothing and yields nothing.
+    const c2 = new Candidates();
+    dec.decode(tensors(outs), { byClass: Float32Array.from([0.3, Infinity, 0.3]), other: Infinity }, c2);
+    expect(rowsOf(c2)).toEqual([[0, 0.9, [30, 30, 60, 62]]]);
+  });
+
+  it('nanodet applies a sigmoid when the class outputs are logits', () => {
+    const outs = encodeScene('nanodet', [{ class_id: 0, score: 0.9, box: [8, 8, 24, 40] }], { ...size, numClasses: 2 });
+    for (const o of outs) if (o.name.startsWith('cls')) o.data = o.data.map((p) => (p > 0 ? Math.log(p / (1 - p)) : -20));
+    const dec = decoderFactory('nanodet', { nanodet: { logits: true } }).bind(outs, size, 2);
+    const c = new Candidates();
+    dec.decode(tensors(outs), gate(2, 0.85), c);
+    expect(rowsOf(c)).toEqual([[0, 0.9, [8, 8, 24, 40]]]);
+  });
+
+  it('nanodet finds its outputs by shape when they are not named cls_s*/reg_s*', () => {
+    const outs = encodeScene('nanodet', scene, { ...size, numClasses: 3 }).map((o, i) => ({ ...o, name: `out${i}` }));
+    const dec = decoderFactory('nanodet').bind(outs, size, 3);
+    const c = new Candidates();
+    dec.decode(tensors(outs), gate(3), c);
+    expect(c.count).toBe(2);
+  });
+
+  it('yolov8 accepts the transposed [1, N, 4+C] export', () => {
+    const [o] = encodeScene('yolov8', scene, { ...size, numClasses: 3, slots: 20 });
+    const [, ch, n] = o!.dims as [number, number, number];
+    const t = new Float32Array(o!.data.length);
+    for (let r = 0; r < ch; r++) for (let j = 0; j < n; j++) t[j * ch + r] = o!.data[r * n + j]!;
+    const outs = [{ name: 'output0', dims: [1, n, ch], data: t }];
+    const dec = decoderFactory('yolov8').bind(outs, size, 3);
+    const c = new Candidates();
+    dec.decode(tensors(outs), gate(3), c);
+    expect(rowsOf(c)).toEqual(expected);
+  });
+
+  it('explains a model that does not fit, and names the decoder that would', () => {
+    const yolo = [{ name: 'output0', dims: [1, 84, 8400] }];
+    const nano = ['cls_s8', 'reg_s8', 'cls_s16', 'reg_s16', 'cls_s32', 'reg_s32'].map((name, i) => ({
+      name,
+      dims: [1, [2704, 2704, 676, 676, 169, 169][i]!, name.startsWith('cls') ? 80 : 44],
+    }));
+    const input = { width: 416, height: 416 };
+    const err = (fn: () => unknown) => {
+      try {
+        fn();
+      } catch (e) {
+        return e as DetectorError;
+      }
+      throw new Error('no error');
+    };
+    const e1 = err(() => decoderFactory('nanodet').bind(yolo, input, 80));
+    expect(e1).toBeInstanceOf(DetectorError);
+    expect(e1.code).toBe('DETECTOR_MODEL_MISMATCH');
+    expect(e1.message).toMatch(/^model output \[1,84,8400\] does not fit decoder nanodet \(.*\); try decoder: yolov8$/);
+    expect(err(() => decoderFactory('yolov8').bind(nano, input, 80)).message).toMatch(/does not fit decoder yolov8 .*try decoder: nanodet$/);
+    expect(err(() => decoderFactory('decoded').bind(yolo, input, 80)).message).toMatch(/does not fit decoder decoded .*try decoder: yolov8$/);
+    expect(err(() => decoderFactory('nanodet').bind([{ name: 'boxes', dims: [1, 100, 6] }], input, 80)).message).toMatch(/try decoder: decoded$/);
+    expect(err(() => decoderFactory('yolov8').bind([{ name: 'output0', dims: [1, 85, 25200] }], input, 80)).message).toMatch(/objectness/);
+    // The real layout binds, with symbolic batch dimensions too.
+    expect(decoderFactory('nanodet').bind(nano.map((o) => ({ ...o, dims: ['batch', ...o.dims.slice(1)] })), input, 80).numClasses).toBe(80);
+    expect(decoderFactory('yolov8').bind(yolo, input, 80).numClasses).toBe(80);
+  });
+});
+
+describe('post-processing', () => {
+  const opts = { classNames: ['person', 'car'], nmsIou: 0.5, minAreaPx: 0, maxDetections: 100 };
+  const geo = { width: 100, height: 100, source_width: 200, source_height: 100 };
+  function cands(rows: [number, number, number, number, number, number][]): Candidates {
+    const c = new Candidates();
+    for (const r of rows) c.push(...r);
+    return c;
+  }
+
+  it('sorts best first, suppresses per class, caps the count, names unknown ids', () => {
+    const c = cands([
+      [0, 0, 10, 10, 0.5, 0],
+      [1, 1, 11, 11, 0.6, 0], // suppresses the first (same class)
+      [1, 1, 11, 11, 0.4, 1], // other class: kept
+      [50, 50, 60, 60, 0.3, 7], // unnamed class
+    ]);
+    const ds = postprocess(c, geo, undefined, opts);
+    expect(ds.map((d) => [d.class_name, d.score, d.box])).toEqual([
+      ['person', 0.6, [2, 1, 22, 11]],
+      ['car', 0.4, [2, 1, 22, 11]],
+      ['class_7', 0.3, [100, 50, 120, 60]],
+    ]);
+    expect(postprocess(c, geo, undefined, { ...opts, maxDetections: 1 })).toHaveLength(1);
+  });
+
+  it('grows past its initial capacity', () => {
+    const c = new Candidates();
+    for (let i = 0; i < 1000; i++) c.push(i % 100, 0, (i % 100) + 1, 1, i / 1000, i % 2);
+    expect(c.count).toBe(1000);
+    expect(c.score[999]).toBeCloseTo(0.999);
+    expect(postprocess(c, geo, undefined, opts).length).toBe(100);
+  });
+});
+
+describe('class names and score gate', () => {
+  it('reads the bundled list or a configured one; JSON array, {names} or {"0": name}', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'detector-classes-'));
+    try {
+      const f = join(dir, 'c.json');
+      writeFileSync(f, JSON.stringify(['a', 'b']));
+      expect(resolveClassNames({}, f)).toEqual(['a', 'b']);
+      writeFileSync(f, JSON.stringify({ names: ['x'] }));
+      expect(resolveClassNames({}, f)).toEqual(['x']);
+      writeFileSync(f, JSON.stringify({ 1: 'b', 0: 'a' }));
+      expect(resolveClassNames({}, f)).toEqual(['a', 'b']);
+      expect(resolveClassNames({ class_names: ['q'] }, f)).toEqual(['q']);
+      expect(() => resolveClassNames({}, join(dir, 'missing.json'))).toThrow(expect.objectContaining({ code: 'DETECTOR_CONFIG' }) as Error);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const coco = resolveClassNames({});
+    expect(coco).toHaveLength(80);
+    expect([coco[0], coco[2], coco[7], coco[16], coco[17]]).toEqual(['person', 'car', 'truck', 'dog', 'horse']);
+  });
+
+  it('folds threshold, per-class thresholds and the class filter into one minimum per class', () => {
+    const names = ['person', 'car', 'dog'];
+    expect(buildGate({ classes: ['person', 'car'], class_thresholds: { car: 0.5 }, score_threshold: 0.3 }, names)).toEqual({
+      byClass: [0.3, 0.5, Infinity],
+      other: Infinity,
+    });
+    expect(buildGate({ classes: [], class_thresholds: {}, score_threshold: 0.4 }, names)).toEqual({ byClass: [0.4, 0.4, 0.4], other: 0.4 });
+    expect(() => buildGate({ classes: ['cars'], class_thresholds: {}, score_threshold: 0.3 }, names)).toThrow(/unknown class name\(s\) "cars"/);
+  });
+});
