@@ -1,6 +1,5 @@
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, closeSync, existsSync, fchmodSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { Writable } from 'node:stream';
@@ -9,6 +8,7 @@ import { Document, isMap } from 'yaml';
 import { ConfigError, formatProblems, loadConfig, type ConfigProblem } from '../../config/loader.js';
 import { Slug } from '../../config/schema/common.js';
 import { EXIT, errorMessage } from '../../core/errors.js';
+import { writeFileAtomic } from '../../core/fs.js';
 import type { CliIo } from '../cli/io.js';
 
 const execFileP = promisify(execFile);
@@ -107,36 +107,6 @@ export function envLine(name: string, value: string): string {
 
 class ProvisionInputError extends Error {}
 
-/** Writes a file so that readers see the old content or the new one, never a mix: temp + fsync + rename + dir fsync. */
-export function writeFileAtomic(file: string, data: string | Buffer, mode: number): void {
-  const dir = dirname(file);
-  const tmp = join(dir, `.${basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
-  // Created with its final mode: a key or secret is never readable by others, not even for a moment.
-  const fd = openSync(tmp, 'wx', mode);
-  try {
-    fchmodSync(fd, mode);
-    const buf = typeof data === 'string' ? Buffer.from(data) : data;
-    for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
-    fsyncSync(fd);
-  } catch (err) {
-    closeSync(fd);
-    rmSync(tmp, { force: true });
-    throw err;
-  }
-  closeSync(fd);
-  try {
-    renameSync(tmp, file);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw err;
-  }
-  const dfd = openSync(dir, 'r');
-  try {
-    fsyncSync(dfd);
-  } finally {
-    closeSync(dfd);
-  }
-}
 
 function mkdirMode(dir: string, mode: number): void {
   mkdirSync(dir, { recursive: true, mode });

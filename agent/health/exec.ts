@@ -24,20 +24,3 @@ export function runCommand(cmd: string, args: readonly string[], timeoutMs = 300
     );
   });
 }
-
-export class TimeoutError extends Error {
-  constructor(what: string, ms: number) {
-    super(`${what} did not answer within ${ms} ms`);
-    this.name = 'TimeoutError';
-  }
-}
-
-/** Rejects with TimeoutError when `p` has not settled after `ms` (the work itself is not cancelled). */
-export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new TimeoutError(what, ms)), ms);
-    timer.unref();
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}

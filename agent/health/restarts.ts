@@ -1,7 +1,8 @@
 // Restart bookkeeping that survives restarts: why the previous run ended, and how often the agent restarted.
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { errorMessage } from '../../core/errors.js';
+import { writeFileAtomic } from '../../core/fs.js';
 import type { Logger } from '../../core/log.js';
 import type { Module } from '../../core/module.js';
 
@@ -67,36 +68,6 @@ function readBootId(): string | null {
   }
 }
 
-/**
- * Writes `data` to `file` atomically: a temp file in the same directory, fsync, rename, fsync of the directory.
- * Synchronous on purpose: it runs on fatal exit paths where the process may end right after.
- */
-export function writeFileAtomic(file: string, data: string): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  try {
-    const fd = openSync(tmp, 'w', 0o644);
-    try {
-      writeFileSync(fd, data);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, file);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw err;
-  }
-  try {
-    const dfd = openSync(dirname(file), 'r');
-    try {
-      fsyncSync(dfd);
-    } finally {
-      closeSync(dfd);
-    }
-  } catch {
-    // directory fsync is not supported everywhere; the rename itself is atomic
-  }
-}
 
 /**
  * Restart bookkeeping (a module: place it FIRST in the start order, so it is stopped last and a clean stop

@@ -19,7 +19,7 @@ import { errorMessage } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { Module } from '../../core/module.js';
 import { assess, detectorStuck } from './assess.js';
-import { withTimeout } from './exec.js';
+import { withTimeout } from '../../core/time.js';
 import type { AgentFigures } from './figures.js';
 import { SystemHealthSources, type CpuLoadFigures, type DiskFigures, type HealthSources, type MemoryFigures, type SocFigures, type TemperatureFigures } from './sources.js';
 

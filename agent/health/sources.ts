@@ -5,7 +5,8 @@ import { readdir, readFile, statfs } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import si from 'systeminformation';
 import type { ClockHealth, NetworkHealth, ThrottleHealth } from '../../contract/health.js';
-import { runCommand, withTimeout } from './exec.js';
+import { withTimeout } from '../../core/time.js';
+import { runCommand } from './exec.js';
 
 export interface CpuLoadFigures {
   total_pct: number;

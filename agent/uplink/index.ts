@@ -1,4 +1,3 @@
-export * from '../../core/backoff.js';
 export * from './commands.js';
 export * from './embedded-broker.js';
 export * from './errors.js';

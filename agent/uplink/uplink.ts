@@ -21,7 +21,7 @@ import { CONTRACT_VERSION, baseTopic, isRelativeTopic, topicsFor, type Topics } 
 import { AgentError, errorMessage } from '../../core/errors.js';
 import type { Logger, LogLevel } from '../../core/log.js';
 import type { Module } from '../../core/module.js';
-import { Backoff } from '../../core/backoff.js';
+import { Backoff, withTimeout } from '../../core/time.js';
 import { CommandRegistry } from './commands.js';
 import { UplinkError, classifyError } from './errors.js';
 
@@ -211,7 +211,7 @@ export class Uplink extends EventEmitter<UplinkEvents> implements Module {
       this.ready = false; // no new messages; the in-flight ones may still be acknowledged
       await this.waitInflightEmpty(STOP_DRAIN_MS);
       try {
-        await withTimeout(this.publishJson(client, this.topics.status, this.statusPayload('stopped'), { retain: true }), STOP_PUBLISH_MS);
+        await withTimeout(this.publishJson(client, this.topics.status, this.statusPayload('stopped'), { retain: true }), STOP_PUBLISH_MS, 'publishing the stopped status');
       } catch (err) {
         this.log.warn({ err }, 'could not publish the stopped status');
       }
@@ -766,12 +766,3 @@ function isPublishTopic(t: string): boolean {
   return t.length > 0 && t.length < 65_536 && !t.includes('+') && !t.includes('#') && !t.includes('\u0000');
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}

@@ -4,5 +4,4 @@ export { grabFrame, GrabError, type GrabOptions } from './grab.js';
 export { HWDECODE_ARGS, LETTERBOX_PAD_RGB, CameraConfigError, buildFfmpegPlan, letterboxGeometry, type FrameTarget, type ResizeMode } from './ffmpeg-args.js';
 export { MotionGate, type MotionOptions } from './motion.js';
 export { findSetpriv, type ParentDeathMode } from './child.js';
-export type { BackoffOptions } from './counters.js';
 export type { CameraReason, CameraState, CameraStats, CameraStatus, Frame, Letterbox } from './types.js';

@@ -8,7 +8,7 @@ import { redactUrl, type Logger } from '../../core/log.js';
 import type { Module } from '../../core/module.js';
 import type { CameraConfig } from '../../config/schema/index.js';
 import { findSetpriv, spawnTied, terminate, type ParentDeathMode } from './child.js';
-import { DEFAULT_BACKOFF, EventWindow, backoffDelay, type BackoffOptions } from './counters.js';
+import { DEFAULT_BACKOFF, EventWindow, backoffDelay, type BackoffOptions } from '../../core/time.js';
 import { buildFfmpegPlan, letterboxGeometry, type FfmpegPlan, type FrameTarget } from './ffmpeg-args.js';
 import { StreamInfoParser, classifyLine, makeScrubber, parseStderrLine, type StderrLine } from './ffmpeg-stderr.js';
 import { FrameAssembler, FramePool } from './frames.js';

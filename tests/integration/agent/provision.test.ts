@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import type { CliIo } from '../../../agent/cli/io.js';
 import { cli } from '../../../agent/cli/main.js';
-import { envLine, runProvision, writeFileAtomic, type Prompter } from '../../../agent/field/provision.js';
+import { envLine, runProvision, type Prompter } from '../../../agent/field/provision.js';
+import { writeFileAtomic } from '../../../core/fs.js';
 import { loadConfig } from '../../../config/loader.js';
 import { makeCerts, type TestCerts } from '../../../testkit/certs.js';
 

@@ -11,7 +11,7 @@ import { BirthPayload } from '../../../contract/birth.js';
 import { StatusPayload } from '../../../contract/status.js';
 import { DeliveryFields } from '../../../contract/topics.js';
 import { silentLogger } from '../../../core/log.js';
-import { Backoff } from '../../../core/backoff.js';
+import { Backoff } from '../../../core/time.js';
 import { Uplink } from '../../../agent/uplink/uplink.js';
 import { Outbox, type OutboxMessage } from '../../../buffer/outbox.js';
 import { MqttSchema } from '../../../config/schema/mqtt.js';

@@ -2,7 +2,7 @@
 // motion gate, counters.
 import { describe, expect, it } from 'vitest';
 import { CameraSchema, type CameraConfig } from '../../../config/schema/index.js';
-import { DEFAULT_BACKOFF, EventWindow, backoffDelay } from '../../../inference/camera/counters.js';
+import { DEFAULT_BACKOFF, EventWindow, backoffDelay } from '../../../core/time.js';
 import { HWDECODE_ARGS, buildFfmpegPlan, filterChain, letterboxGeometry, urlWithCredentials } from '../../../inference/camera/ffmpeg-args.js';
 import { StreamInfoParser, classifyLine, makeScrubber, parseStderrLine } from '../../../inference/camera/ffmpeg-stderr.js';
 import { FrameAssembler, FramePool } from '../../../inference/camera/frames.js';
