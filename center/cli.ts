@@ -14,6 +14,7 @@ export const CENTER_USAGE = `usage: roadside-agent center --url URL [options]
 Receive a fleet of boxes: availability, health, events; detect and repair seq gaps with the resend command.
 
   --url URL              broker URL (mqtt://, mqtts://, ws://, wss://)              required
+  --protocol 4|5         MQTT version; 4 = 3.1.1 (e.g. the demo's embedded broker)  default 5
   --prefix P             topic prefix of the fleet                                  default roadside
   --share GROUP          split events/health with other receivers ($share/GROUP/…)
   --sites A,B            events/health of these sites only (static sharding; status stays fleet-wide)
@@ -47,6 +48,7 @@ export async function centerCommand(args: string[], io: CliIo): Promise<number> 
     strict: true,
     options: {
       url: { type: 'string' },
+      protocol: { type: 'string' },
       prefix: { type: 'string' },
       share: { type: 'string' },
       sites: { type: 'string' },
@@ -76,6 +78,11 @@ export async function centerCommand(args: string[], io: CliIo): Promise<number> 
     io.stderr(`--url is required\n${CENTER_USAGE}`);
     return EXIT.USAGE;
   }
+  const protocol = values.protocol === undefined ? 5 : Number(values.protocol);
+  if (protocol !== 4 && protocol !== 5) {
+    io.stderr(`--protocol must be 4 (MQTT 3.1.1) or 5, got "${values.protocol}"\n`);
+    return EXIT.USAGE;
+  }
   const gaps = values.gaps as GapMode | undefined;
   if (gaps !== undefined && !['repair', 'track', 'off'].includes(gaps)) {
     io.stderr(`--gaps must be repair, track or off\n`);
@@ -98,11 +105,9 @@ export async function centerCommand(args: string[], io: CliIo): Promise<number> 
   const durationS = positiveNumber('duration-s', values['duration-s']);
 
   const log = createLogger({ level, destination: pino.destination({ fd: 2, sync: true }) });
-  const sinks: EventSink[] = [];
-  if (values.out) sinks.push(new JsonlSink(values.out));
-  if (values.db) sinks.push(new SqliteSink(values.db));
   const opts: FleetReceiverOptions = {
     url,
+    protocol,
     prefix: values.prefix,
     share: values.share,
     sites: values.sites
@@ -119,9 +124,17 @@ export async function centerCommand(args: string[], io: CliIo): Promise<number> 
     gaps,
     grace_ms: positiveNumber('grace-ms', values['grace-ms']),
     max_tries: positiveNumber('max-tries', values['max-tries']),
-    sinks,
   };
-  const receiver = new FleetReceiver(opts, log);
+  const sinks: EventSink[] = [];
+  let receiver: FleetReceiver;
+  try {
+    if (values.out) sinks.push(new JsonlSink(values.out));
+    if (values.db) sinks.push(new SqliteSink(values.db));
+    receiver = new FleetReceiver({ ...opts, sinks }, log);
+  } catch (err) {
+    for (const s of sinks) await s.close().catch(() => undefined);
+    throw err;
+  }
 
   const stop = new AbortController();
   const onSignal = (): void => stop.abort();

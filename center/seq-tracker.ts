@@ -2,7 +2,7 @@
 // One seq space per device covers events AND health (both come out of the agent's single outbox counter), so
 // a tracker is fed by every outbox topic of its device. Holes carry the repair state (tries, request) so the
 // receiver can ask the box to resend them; arrivals shrink or split them.
-import { RESEND_MAX_ROWS } from '../contract/command.js';
+import { RESEND_MAX_ROWS } from '../contract/commands.js';
 
 export interface Gap {
   /** First and last missing seq (inclusive). */

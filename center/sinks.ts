@@ -5,6 +5,7 @@ import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { WireEvent } from '../contract/event.js';
+import { AgentError } from '../core/errors.js';
 
 export interface ReceivedEvent {
   /** MQTT topic the event arrived on. */
@@ -18,10 +19,16 @@ export interface ReceivedEvent {
 
 export interface EventSink {
   readonly name: string;
+  /** Buffers one event. After close(): a SINK_CLOSED error (nothing is dropped silently). */
   write(e: ReceivedEvent): void;
   /** Writes what is buffered. */
   flush(): void;
+  /** Writes what is buffered and releases the file. Idempotent: later calls return the first call's promise. */
   close(): Promise<void>;
+}
+
+function closedError(sink: string, path: string): AgentError {
+  return new AgentError('SINK_CLOSED', `the ${sink} sink ${path} is closed: the event was not written`);
 }
 
 const FLUSH_MS = 250;
@@ -32,6 +39,7 @@ export class JsonlSink implements EventSink {
   private readonly stream: WriteStream;
   private buf: string[] = [];
   private readonly timer: NodeJS.Timeout;
+  private closing: Promise<void> | undefined;
   written = 0;
 
   constructor(readonly path: string) {
@@ -43,6 +51,7 @@ export class JsonlSink implements EventSink {
   }
 
   write(e: ReceivedEvent): void {
+    if (this.closing) throw closedError(this.name, this.path);
     this.buf.push(JSON.stringify({ received_at: new Date(e.received_at).toISOString(), topic: e.topic, event: e.event }));
     if (this.buf.length >= 1000) this.flush();
   }
@@ -55,11 +64,13 @@ export class JsonlSink implements EventSink {
   }
 
   close(): Promise<void> {
-    clearInterval(this.timer);
-    this.flush();
-    return new Promise((resolve, reject) => {
+    // A second end() on the stream throws "Cannot call end after a stream was finished": close once.
+    this.closing ??= new Promise<void>((resolve, reject) => {
+      clearInterval(this.timer);
+      this.flush();
       this.stream.end((err?: Error | null) => (err ? reject(err) : resolve()));
     });
+    return this.closing;
   }
 }
 
@@ -90,6 +101,7 @@ export class SqliteSink implements EventSink {
   private readonly insert: Database.Statement;
   private batch: ReceivedEvent[] = [];
   private readonly timer: NodeJS.Timeout;
+  private closed = false;
   written = 0;
 
   constructor(readonly path: string) {
@@ -106,6 +118,7 @@ export class SqliteSink implements EventSink {
   }
 
   write(e: ReceivedEvent): void {
+    if (this.closed) throw closedError(this.name, this.path);
     this.batch.push(e);
     if (this.batch.length >= 5000) this.flush();
   }
@@ -137,6 +150,8 @@ export class SqliteSink implements EventSink {
   }
 
   close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.closed = true;
     clearInterval(this.timer);
     try {
       this.flush();

@@ -1,5 +1,6 @@
 // Terminal views of the fleet: a table redrawn about once a second on a TTY, JSON summary lines otherwise.
-import type { DeviceState, FleetTotals } from './receiver.js';
+import type { DeviceState } from './devices.js';
+import type { FleetTotals } from './receiver.js';
 
 const STATE_ORDER: Record<DeviceState['state'], number> = { offline: 0, unknown: 1, stopped: 2, online: 3 };
 

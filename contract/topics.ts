@@ -78,7 +78,8 @@ export const TOPICS = {
     retained: false,
     qos: 1,
     schema: CommandRequest,
-    description: 'Command request. MQTT 5 Response Topic and Correlation Data are honoured. Larger than 64 KiB: refused',
+    description:
+      'Command request; never retained: a retained request is not executed (MQTT 5: the agent subscribes with Retain As Published so it sees the flag). MQTT 5 Correlation Data is echoed and the Response Topic is honoured only inside the reply namespace, {prefix}/_center/{id}/reply[/…] or {base}/reply[/…]; any other Response Topic is refused with RESPONSE_TOPIC_REFUSED on {base}/cmd/{name}/result and the command is not run. Larger than 64 KiB: refused',
   },
   command_result: {
     pattern: '{base}/cmd/{name}/result',
@@ -86,7 +87,8 @@ export const TOPICS = {
     retained: false,
     qos: 1,
     schema: CommandResponse,
-    description: 'Command response when the request had no MQTT 5 Response Topic (always with MQTT 3.1.1). Dropped while offline',
+    description:
+      'Command response when the request had no MQTT 5 Response Topic (always with MQTT 3.1.1), and the RESPONSE_TOPIC_REFUSED error when its Response Topic was outside the reply namespace. Dropped while offline',
   },
 } as const satisfies Record<string, TopicSpec>;
 
@@ -106,25 +108,97 @@ export function isRelativeTopic(topic: string): boolean {
   return topic.length > 0 && topic.length <= 512 && topic.split('/').every(isLevel);
 }
 
+/** Relative topics (below `{base}`): the outbox `topic` column and the uplink's direct publishes. */
+export const relativeTopic = {
+  events: (camera: string) => `events/${camera}`,
+  health: 'health',
+  cameraStatus: (camera: string) => `cameras/${camera}/status`,
+} as const;
+
+/** The level under `{prefix}` that holds reply topics of centers; never a site id (sites start with a letter or digit). */
+const CENTER_LEVEL = '_center';
+const REPLY_LEVEL = 'reply';
+
+/** `{prefix}/_center/{id}/reply`: where a center (or any requester with this id) receives command responses. */
+export function centerReplyTopic(prefix: string, id: string): string {
+  return `${prefix}/${CENTER_LEVEL}/${id.replace(/[/+#\s]/g, '_')}/${REPLY_LEVEL}`;
+}
+
+/**
+ * Whether a command's MQTT 5 Response Topic may be used by the device at `base`: a center's reply topic
+ * `{prefix}/_center/{id}/reply[/…]` or the device's own `{base}/reply[/…]`. Anything else (the box's own status,
+ * birth, events, health or cmd topics, another device's tree, another tree) is refused: a request must not be
+ * able to make the box publish there.
+ */
+export function isPermittedResponseTopic(base: string, topic: string): boolean {
+  if (topic.length > 1024) return false;
+  const levels = topic.split('/');
+  if (!levels.every(isLevel)) return false;
+  const own = `${base}/${REPLY_LEVEL}`;
+  if (topic === own || topic.startsWith(`${own}/`)) return true;
+  return levels.length >= 4 && levels[0] === base.split('/')[0] && levels[1] === CENTER_LEVEL && levels[3] === REPLY_LEVEL;
+}
+
 /** Topic builders for one device. */
 export function topicsFor(base: string) {
   return {
     base,
     status: `${base}/status`,
     birth: `${base}/birth`,
-    health: `${base}/health`,
-    events: (camera: string) => `${base}/events/${camera}`,
-    cameraStatus: (camera: string) => `${base}/cameras/${camera}/status`,
+    health: `${base}/${relativeTopic.health}`,
+    events: (camera: string) => `${base}/${relativeTopic.events(camera)}`,
+    cameraStatus: (camera: string) => `${base}/${relativeTopic.cameraStatus(camera)}`,
+    /** Absolute topic of a relative one (relativeTopic, the outbox `topic` column). */
+    resolve: (relative: string) => `${base}/${relative}`,
     command: (name: string) => `${base}/cmd/${name}`,
+    /** The command name of a topic matched by commandFilter; undefined for any other topic. */
+    commandName: (topic: string): string | undefined => {
+      const prefix = `${base}/cmd/`;
+      const name = topic.startsWith(prefix) ? topic.slice(prefix.length) : '';
+      return isLevel(name) ? name : undefined;
+    },
     commandResult: (name: string) => `${base}/cmd/${name}/result`,
+    /** The device's own reply namespace (a permitted Response Topic, with any levels below). */
+    reply: `${base}/${REPLY_LEVEL}`,
     /** The only subscription of the agent. */
     commandFilter: `${base}/cmd/+`,
   } as const;
 }
 export type Topics = ReturnType<typeof topicsFor>;
 
-/** Relative topics (outbox `topic` column) for the two outbox-fed topics. */
-export const relativeTopic = {
-  events: (camera: string) => `events/${camera}`,
-  health: 'health',
-} as const;
+/** `{prefix}/{site}/{device}` for subscription filters: site and device may be the single-level wildcard `+`. */
+export function baseFilter(prefix: string, site = '+', device = '+'): string {
+  for (const l of [site, device]) if (l !== '+' && !isLevel(l)) throw new Error(`invalid topic level "${l}"`);
+  if (!isLevel(prefix)) throw new Error(`invalid topic level "${prefix}"`);
+  return `${prefix}/${site}/${device}`;
+}
+
+/** A topic of TOPICS as received: its device, which entry it is and the `{camera}` / `{name}` level if any. */
+export interface DeviceTopic {
+  site: string;
+  device: string;
+  name: TopicName;
+  param?: string;
+}
+
+const PATTERN_LEVELS = (Object.keys(TOPICS) as TopicName[]).map((name) => ({ name, levels: TOPICS[name].pattern.split('/').slice(1) }));
+
+/** The inverse of topicsFor: which entry of TOPICS `topic` is under `prefix`; null when none. */
+export function parseTopic(prefix: string, topic: string): DeviceTopic | null {
+  const l = topic.split('/');
+  const [first, site, device] = l;
+  if (first !== prefix || site === undefined || device === undefined || !isLevel(site) || !isLevel(device)) return null;
+  for (const p of PATTERN_LEVELS) {
+    if (p.levels.length !== l.length - 3) continue;
+    let param: string | undefined;
+    const match = p.levels.every((want, i) => {
+      const got = l[i + 3] as string;
+      if (!want.startsWith('{')) return want === got;
+      param = got;
+      return isLevel(got);
+    });
+    if (match) return param === undefined ? { site, device, name: p.name } : { site, device, name: p.name, param };
+  }
+  return null;
+}
+
