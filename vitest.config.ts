@@ -2,6 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 // Two projects: unit tests are in-process and quick; integration tests start real brokers, RTSP servers,
 // ffmpeg, Chromium and agent processes, so they get generous timeouts and two forks on a 2-core machine.
+// The quick unit group runs first, so a broken basic fails fast.
 export default defineConfig({
   test: {
     reporters: ['default'],
@@ -13,6 +14,7 @@ export default defineConfig({
           testTimeout: 30_000,
           hookTimeout: 30_000,
           pool: 'threads',
+          sequence: { groupOrder: 0 },
         },
       },
       {
@@ -23,6 +25,7 @@ export default defineConfig({
           hookTimeout: 60_000,
           pool: 'forks',
           maxWorkers: 2,
+          sequence: { groupOrder: 1 },
         },
       },
     ],

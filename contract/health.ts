@@ -26,6 +26,7 @@ export const HEALTH_REASON_CODES = [
   'uplink_disconnected',
   'outbox_quarantined',
   'figures_unavailable',
+  'status_server_unbound',
 ] as const;
 export type HealthReasonCode = (typeof HEALTH_REASON_CODES)[number];
 

@@ -11,6 +11,8 @@ export interface AssessInput {
   uplink: UplinkHealth | null;
   /** Sections whose provider threw. */
   unavailable: string[];
+  /** Conditions modules reported themselves (e.g. the status server cannot bind); listed as given. */
+  reported?: HealthReason[];
 }
 
 export interface Assessment {
@@ -88,6 +90,7 @@ export function assess(f: AssessInput, cfg: HealthConfig): Assessment {
   }
   if (f.outbox?.quarantined_file) add({ code: 'outbox_quarantined', severity: 'warn', message: `corrupt outbox moved to ${f.outbox.quarantined_file}` });
   if (f.unavailable.length > 0) add({ code: 'figures_unavailable', severity: 'warn', message: `figures unavailable: ${f.unavailable.join(', ')}` });
+  for (const r of f.reported ?? []) add(r);
 
   const status: HealthStatus = reasons.some((r) => r.severity === 'error') ? 'error' : reasons.length > 0 ? 'warn' : 'ok';
   return { status, reasons };

@@ -9,6 +9,7 @@ import {
   type ClockHealth,
   type DetectorHealth,
   type HealthPayload,
+  type HealthReason,
   type HealthSummary,
   type NetworkHealth,
   type OutboxHealth,
@@ -84,6 +85,7 @@ export class HealthSampler implements Module {
   private fastRunning: Promise<HealthPayload> | undefined;
   private slowRunning: Promise<void> | undefined;
   private readonly failing = new Set<string>();
+  private readonly conditions = new Map<string, HealthReason>();
   private stopped = false;
 
   constructor(private readonly opts: HealthSamplerOptions) {
@@ -135,6 +137,15 @@ export class HealthSampler implements Module {
   onSample(cb: (p: HealthPayload) => void): () => void {
     this.listeners.add(cb);
     return () => this.listeners.delete(cb);
+  }
+
+  /**
+   * A condition a module owns and reports itself (the status server cannot bind its port…): listed in every
+   * payload until the module clears it with `undefined`.
+   */
+  setCondition(key: string, reason: HealthReason | undefined): void {
+    if (reason) this.conditions.set(key, reason);
+    else this.conditions.delete(key);
   }
 
   /** Summary for the retained birth message. */
@@ -315,7 +326,7 @@ export class HealthSampler implements Module {
       event_loop_lag_ms: lag.p99,
       event_loop_lag_max_ms: lag.max,
     };
-    const { status, reasons } = assess({ system, agent, cameras, detector, outbox, uplink, unavailable }, this.opts.config);
+    const { status, reasons } = assess({ system, agent, cameras, detector, outbox, uplink, unavailable, reported: [...this.conditions.values()] }, this.opts.config);
     return {
       schema: HEALTH_SCHEMA,
       ts: now.toISOString(),

@@ -2,19 +2,22 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { CameraConfig, StatusConfig } from '../../config/schema/index.js';
-import type { HealthPayload } from '../../contract/health.js';
-import { AgentError, errorMessage } from '../../core/errors.js';
+import type { HealthPayload, HealthReason } from '../../contract/health.js';
+import { errorMessage } from '../../core/errors.js';
 import type { AgentFigures } from '../health/figures.js';
 import type { RestartInfo } from '../health/restarts.js';
 import type { Logger } from '../../core/log.js';
 import type { Module } from '../../core/module.js';
 import { packageRoot } from '../../core/paths.js';
+import type { BackoffOptions } from '../../core/time.js';
 import { hostAllowed, originAllowed, requestToken, tokenMatches } from './auth.js';
+import { Binder, type BindState } from './binder.js';
 import { renderMetrics } from './metrics.js';
 import { CameraPreview, type PreviewState, type PreviewViewer } from './preview.js';
 
@@ -24,8 +27,11 @@ export interface StatusServerOptions {
   cameras: CameraConfig[];
   /** Shown on the page. */
   device?: { id: string; site: string };
-  /** The health sampler (current(): composed now from the last samples and live figures). */
-  health: { current(): HealthPayload };
+  /**
+   * The health sampler: current() is composed now from the last samples and live figures; setCondition()
+   * carries a failed bind into the health payload (the page itself is unreachable then).
+   */
+  health: { current(): HealthPayload; setCondition?(key: string, reason: HealthReason | undefined): void };
   figures: AgentFigures;
   restarts?: { lastRestart(): RestartInfo };
   log: Logger;
@@ -37,6 +43,8 @@ export interface StatusServerOptions {
   previewLingerMs?: number;
   /** Events listed on the page. Default 50. */
   recentEventsLimit?: number;
+  /** Delays between bind attempts while the port is taken. Default 1 s doubling to 30 s, jittered. */
+  bindBackoff?: BackoffOptions;
 }
 
 const STATIC_TYPES: Record<string, string> = {
@@ -64,6 +72,15 @@ const WS_BACKLOG_BYTES = 1024 * 1024;
 const MAX_VIEWERS_PER_CAMERA = 8;
 /** A live preview frame at most this old is served as frame.jpg. */
 const FRESH_FRAME_MS = 5000;
+/**
+ * Load bounds. Connections beyond MAX_CONNECTIONS (a browser keeps ~6, each live preview one more) and
+ * requests beyond MAX_IN_FLIGHT still get an answer: a fast 503 with Retry-After, and the connection closes.
+ * Node's own maxConnections would reset them instead, so it is only the last-resort cap on file descriptors.
+ */
+const MAX_CONNECTIONS = 64;
+const MAX_IN_FLIGHT = 16;
+const HARD_MAX_SOCKETS = 512;
+const RETRY_AFTER_S = 2;
 
 function defaultPublicDir(): string {
   const here = join(dirname(fileURLToPath(import.meta.url)), 'public');
@@ -85,7 +102,8 @@ class HttpError extends Error {
  * another address without a token). With a token configured every data endpoint needs
  * `Authorization: Bearer <token>` (the page's websocket may pass `?token=`). The page's static files (HTML, JS,
  * CSS, no data in them) are served without it: a browser cannot attach a header to a navigation, so the page
- * asks for the token and sends it with each request.
+ * asks for the token and sends it with each request. A port that cannot be bound is retried in the background
+ * (reported in health as `status_server_unbound`); excess load gets 503 with Retry-After, never a reset.
  */
 export class StatusServer implements Module {
   readonly name = 'status';
@@ -95,12 +113,20 @@ export class StatusServer implements Module {
   private readonly log: Logger;
   private readonly publicDir: string;
   private readonly staticCache = new Map<string, Buffer>();
+  /** Connections within MAX_CONNECTIONS; any other connection gets 503 to its first request. */
+  private readonly admitted = new Set<Socket>();
+  private inFlight = 0;
+  private binder: Binder | undefined;
 
   constructor(private readonly opts: StatusServerOptions) {
     this.log = opts.log.child({ mod: 'status' });
     this.publicDir = opts.publicDir ?? defaultPublicDir();
   }
 
+  /**
+   * Resolves after the first bind attempt, bound or not: a taken port (another program, the previous agent still
+   * closing) is reported in health and retried with backoff, never fatal for the agent.
+   */
   async start(_signal: AbortSignal): Promise<void> {
     const cfg = this.opts.config;
     if (!cfg.enabled) return;
@@ -113,27 +139,35 @@ export class StatusServer implements Module {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: 4096 });
     const server = createServer((req, res) => void this.handle(req, res));
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
-    server.maxConnections = 64;
+    server.on('connection', (socket: Socket) => {
+      if (this.admitted.size >= MAX_CONNECTIONS) return; // served, but only with 503 (see handle)
+      this.admitted.add(socket);
+      socket.once('close', () => this.admitted.delete(socket));
+    });
+    server.maxConnections = HARD_MAX_SOCKETS;
     server.headersTimeout = 10_000;
     server.requestTimeout = 30_000;
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException): void => {
-        reject(new AgentError('STATUS_LISTEN', `status server cannot listen on ${cfg.bind}:${cfg.port}: ${err.code ?? err.message}`, { cause: err }));
-      };
-      server.once('error', onError);
-      server.listen({ host: cfg.bind, port: cfg.port, exclusive: true }, () => {
-        server.off('error', onError);
-        server.on('error', (err) => this.log.error({ err }, 'status server error'));
-        resolve();
-      });
+    this.binder = new Binder(server, {
+      host: cfg.bind,
+      port: cfg.port,
+      log: this.log,
+      report: (reason) => this.opts.health.setCondition?.('status_server', reason),
+      backoff: this.opts.bindBackoff,
+      logFields: { token: Boolean(cfg.token) },
     });
-    this.log.info({ bind: cfg.bind, port: this.address()?.port, token: Boolean(cfg.token) }, 'status server listening');
+    await this.binder.start();
+  }
+
+  /** Whether the page is being served, and why not; undefined when disabled. */
+  bindState(): BindState | undefined {
+    return this.binder?.state();
   }
 
   async stop(): Promise<void> {
     const server = this.server;
     this.server = undefined;
+    await this.binder?.stop(); // a listen in progress settles first, so close() below releases its port
     await Promise.all([...this.previews.values()].map((p) => p.close()));
     this.previews.clear();
     for (const ws of this.wss?.clients ?? []) ws.terminate();
@@ -161,6 +195,23 @@ export class StatusServer implements Module {
   // HTTP
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (!this.admitted.has(req.socket) || this.inFlight >= MAX_IN_FLIGHT) return this.busy(res);
+    this.inFlight++;
+    try {
+      await this.route(req, res);
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  /** 503 with Retry-After, then the connection closes (its slot frees for a well-behaved client). */
+  private busy(res: ServerResponse): void {
+    res.setHeader('Retry-After', String(RETRY_AFTER_S));
+    res.setHeader('Connection', 'close');
+    this.json(res, 503, { status: 'error', error: `busy, retry in ${RETRY_AFTER_S} s` });
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
       const url = new URL(req.url ?? '/', 'http://status.invalid');
       if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -312,9 +363,11 @@ export class StatusServer implements Module {
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const refuse = (status: number, text: string): void => {
-      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      const retry = status === 503 ? `Retry-After: ${RETRY_AFTER_S}\r\n` : '';
+      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\n${retry}Content-Length: 0\r\n\r\n`);
     };
     socket.on('error', () => undefined);
+    if (!this.admitted.has(socket as Socket)) return refuse(503, 'Service Unavailable');
     try {
       const url = new URL(req.url ?? '/', 'http://status.invalid');
       const m = CAMERA_PATH.exec(url.pathname);

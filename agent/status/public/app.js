@@ -475,9 +475,12 @@ let pollTimer = null;
 
 async function poll() {
   clearTimeout(pollTimer);
+  let delay = POLL_MS;
   try {
     const res = await api('api/status');
-    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    // 503 + Retry-After: the box is at its connection limit; come back when it says.
+    if (res.status === 503) delay = Math.max(POLL_MS, 1000 * (Number(res.headers.get('Retry-After')) || 0));
+    if (!res.ok) throw new Error(res.status === 503 ? 'busy' : `HTTP ${res.status}`);
     const doc = await res.json();
     $('#auth').hidden = true;
     if (doc.device) $('#device').textContent = `${doc.device.site} / ${doc.device.id}`;
@@ -494,7 +497,7 @@ async function poll() {
     $('#badge').className = 'badge unknown';
     $('#badge').textContent = 'offline';
   }
-  pollTimer = setTimeout(poll, POLL_MS);
+  pollTimer = setTimeout(poll, delay);
 }
 
 void poll();

@@ -6,7 +6,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CameraSchema, HealthSchema, StatusSchema } from '../../../config/schema/index.js';
-import { overlayFromConfig, StaticFigures } from '../../../agent/health/figures.js';
+import { overlayFromConfig } from '../../../agent/health/figures.js';
 import { HealthSampler } from '../../../agent/health/sampler.js';
 import type { HealthSources } from '../../../agent/health/sources.js';
 import { silentLogger } from '../../../core/log.js';
@@ -15,6 +15,7 @@ import { testClip } from '../../../testkit/clips.js';
 import { freePort } from '../../../testkit/ports.js';
 import { ffmpegProcesses, waitFor } from '../../../testkit/processes.js';
 import { makeTempDir } from '../../../testkit/tmp.js';
+import { StaticFigures } from '../../../testkit/static-figures.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'page-test-token-0123456789';

@@ -1,5 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { request } from 'node:http';
+import { Agent, request } from 'node:http';
+import { createServer as createTcpServer, type Server as TcpServer } from 'node:net';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,15 +9,18 @@ import WebSocket from 'ws';
 import { ConfigError, loadConfig, parseConfig } from '../../../config/loader.js';
 import { CameraSchema, HealthSchema, StatusSchema, type CameraConfig } from '../../../config/schema/index.js';
 import { HealthPayload } from '../../../contract/health.js';
-import { StaticFigures, type CameraFigures } from '../../../agent/health/figures.js';
+import type { CameraFigures } from '../../../agent/health/figures.js';
 import { RestartLog } from '../../../agent/health/restarts.js';
 import { HealthSampler } from '../../../agent/health/sampler.js';
 import type { HealthSources } from '../../../agent/health/sources.js';
 import { silentLogger } from '../../../core/log.js';
+import type { BackoffOptions } from '../../../core/time.js';
 import { JpegSplitter, previewCommand } from '../../../agent/status/preview.js';
 import { StatusServer } from '../../../agent/status/server.js';
 import { REPO_ROOT } from '../../../testkit/clips.js';
 import { freePort } from '../../../testkit/ports.js';
+import { waitFor } from '../../../testkit/processes.js';
+import { StaticFigures } from '../../../testkit/static-figures.js';
 
 interface PromSample {
   value: string;
@@ -77,7 +81,7 @@ afterEach(async () => {
   await Promise.all(harnesses.splice(0).map((h) => h.server.stop()));
 });
 
-async function harness(status: Record<string, unknown> = {}): Promise<Harness> {
+async function harness(status: Record<string, unknown> = {}, opts: { port?: number; bindBackoff?: BackoffOptions } = {}): Promise<Harness> {
   const figures = new StaticFigures({
     cameras: [camFig('cam1'), camFig('cam2', { camera_fps: 12.5, process_fps: 5 })],
     detector: { state: 'running', inference_ms_mean: 22.5, inference_ms_p95: 31.25, detection_fps: 9.75, restarts: 1, last_inference_age_s: 0.2 },
@@ -91,7 +95,7 @@ async function harness(status: Record<string, unknown> = {}): Promise<Harness> {
   const sampler = new HealthSampler({ config: HealthSchema.parse({}), dataDir: tmp, figures, log: silentLogger(), sources: fakeSources() });
   await sampler.refresh({ slow: true });
   const restarts = new RestartLog({ dataDir: join(tmp, 'restarts'), log: silentLogger(), bootId: () => 'boot' });
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const server = new StatusServer({
     config: StatusSchema.parse({ port, ...status }),
     cameras: [camConfig('cam1'), camConfig('cam2')],
@@ -100,6 +104,7 @@ async function harness(status: Record<string, unknown> = {}): Promise<Harness> {
     figures,
     restarts,
     log: silentLogger(),
+    bindBackoff: opts.bindBackoff,
   });
   await server.start(new AbortController().signal);
   const h = { server, figures, sampler, port, base: `http://127.0.0.1:${port}` };
@@ -366,5 +371,130 @@ describe('preview plumbing', () => {
       for (let i = 0; i < stream.length; i += size) out.push(...sp.push(stream.subarray(i, i + size)));
       expect(out.map((b) => b.length)).toEqual([jpeg(10).length, jpeg(3000).length, jpeg(1).length]);
     }
+  });
+});
+
+interface RawAnswer {
+  status?: number;
+  retryAfter?: string;
+  body?: string;
+  error?: string;
+}
+
+/** One request; never rejects: a reset or refusal comes back as `error`. `agent: false` = its own connection. */
+function answer(port: number, path: string, agent: Agent | false = false): Promise<RawAnswer> {
+  return new Promise((resolve) => {
+    const req = request({ host: '127.0.0.1', port, path, agent }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, retryAfter: res.headers['retry-after'], body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', (err) => resolve({ error: String(err) }));
+    });
+    req.on('error', (err: NodeJS.ErrnoException) => resolve({ error: err.code ?? err.message }));
+    req.end();
+  });
+}
+
+describe('under load', () => {
+  it('150 concurrent requests each get an HTTP answer (200, or 503 with Retry-After), never a reset', async () => {
+    const h = await harness();
+    // keep-alive clients (as browsers and fetch are): every connection stays open, so 150 are open at once
+    const clients = new Agent({ keepAlive: true });
+    const answers = await Promise.all(Array.from({ length: 150 }, () => answer(h.port, '/api/status', clients)));
+    clients.destroy();
+    expect(answers.filter((a) => a.error !== undefined)).toEqual([]);
+    expect(answers.every((a) => a.status === 200 || a.status === 503)).toBe(true);
+    const busy = answers.filter((a) => a.status === 503);
+    for (const a of busy) {
+      expect(a.retryAfter).toBe('2');
+      expect(JSON.parse(a.body!)).toEqual({ status: 'error', error: 'busy, retry in 2 s' });
+    }
+    // the 64 connections within the limit are served in full; the rest were told to come back
+    expect(answers.filter((a) => a.status === 200).length).toBeGreaterThanOrEqual(64);
+    expect(busy.length).toBeGreaterThan(0);
+    await waitFor(async () => (await answer(h.port, '/healthz')).status === 200, { timeout_ms: 5000, message: 'served again' });
+  });
+
+  it('connections beyond the limit get a fast 503 with Retry-After; served again once connections close', async () => {
+    const h = await harness();
+    // 64 idle keep-alive connections hold every slot
+    const holder = new Agent({ keepAlive: true, maxSockets: 64 });
+    const held = await Promise.all(Array.from({ length: 64 }, () => answer(h.port, '/healthz', holder)));
+    expect(held.map((a) => a.status)).toEqual(Array(64).fill(200));
+
+    const t0 = performance.now();
+    const excess = await Promise.all(Array.from({ length: 20 }, () => answer(h.port, '/api/status')));
+    expect(performance.now() - t0).toBeLessThan(2000);
+    expect(excess.map((a) => [a.status, a.retryAfter])).toEqual(Array(20).fill([503, '2']));
+    // a websocket beyond the limit is refused the same way
+    expect(await wsOpen(`ws://127.0.0.1:${h.port}/api/cameras/cam1/live`)).toEqual({ ok: false, status: 503 });
+
+    holder.destroy();
+    await waitFor(async () => (await answer(h.port, '/api/status')).status === 200, { timeout_ms: 5000, message: 'served again' });
+  });
+});
+
+/** A plain TCP listener holding a port, as another program would. */
+function occupy(port: number): Promise<TcpServer> {
+  return new Promise((resolve, reject) => {
+    const srv = createTcpServer();
+    srv.once('error', reject);
+    srv.listen({ host: '127.0.0.1', port, exclusive: true }, () => resolve(srv));
+  });
+}
+
+describe('port taken', () => {
+  it('start() resolves, health reports the failed bind; it binds and serves once the port frees', async () => {
+    const port = await freePort();
+    const blocker = await occupy(port);
+    let released = false;
+    try {
+      const h = await harness({}, { port, bindBackoff: { initial_ms: 100, max_ms: 400, jitter: 0 } });
+      expect(h.server.address()).toBeUndefined();
+      expect(h.server.bindState()).toMatchObject({ state: 'retrying', address: `127.0.0.1:${port}`, last_error: 'EADDRINUSE' });
+      // still taken after a few retries: reported, not fatal
+      await waitFor(() => (h.server.bindState()?.failures ?? 0) >= 3, { timeout_ms: 5000, message: 'retries' });
+      // the sampled payload (what the uplink sends) carries it, and so does the birth summary
+      const p = HealthPayload.parse(await h.sampler.refresh());
+      expect(p.status).toBe('warn');
+      expect(p.reasons).toContainEqual({
+        code: 'status_server_unbound',
+        severity: 'warn',
+        message: expect.stringContaining(`cannot listen on 127.0.0.1:${port} (EADDRINUSE)`),
+      });
+      expect(h.sampler.summary().reasons).toContain('status_server_unbound');
+
+      await new Promise<void>((resolve) => blocker.close(() => resolve()));
+      released = true;
+      const t0 = performance.now();
+      await waitFor(() => h.server.bindState()?.state === 'listening', { timeout_ms: 3000, message: 'bound after the port freed' });
+      expect(performance.now() - t0).toBeLessThan(3000);
+      expect(h.server.address()?.port).toBe(port);
+      expect((await get(`${h.base}/healthz`)).status).toBe(200);
+      expect(h.sampler.current().reasons.map((r) => r.code)).not.toContain('status_server_unbound');
+      expect(h.server.bindState()).toEqual({ state: 'listening', address: `127.0.0.1:${port}`, failures: expect.any(Number) });
+
+      await h.server.stop();
+      expect(h.server.bindState()?.state).toBe('stopped');
+    } finally {
+      if (!released) blocker.close();
+    }
+  });
+
+  it('stop() while retrying ends the retries and leaves the port alone', async () => {
+    const port = await freePort();
+    const blocker = await occupy(port);
+    const h = await harness({}, { port, bindBackoff: { initial_ms: 50, max_ms: 50, jitter: 0 } });
+    expect(h.server.bindState()?.state).toBe('retrying');
+    await h.server.stop();
+    const failures = h.server.bindState()?.failures;
+    await new Promise<void>((resolve) => blocker.close(() => resolve()));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(h.server.bindState()).toMatchObject({ state: 'stopped', failures });
+    expect(h.server.address()).toBeUndefined();
+    expect(h.sampler.current().reasons.map((r) => r.code)).not.toContain('status_server_unbound');
+    // the port is free for others: nothing of ours bound it after stop()
+    const again = await occupy(port);
+    await new Promise<void>((resolve) => again.close(() => resolve()));
   });
 });

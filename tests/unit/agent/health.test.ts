@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { HealthSchema } from '../../../config/schema/index.js';
 import { HealthPayload, HealthSummary } from '../../../contract/health.js';
 import { runCommand } from '../../../agent/health/exec.js';
-import { StaticFigures, type CameraFigures } from '../../../agent/health/figures.js';
+import type { CameraFigures } from '../../../agent/health/figures.js';
 import { HealthSampler } from '../../../agent/health/sampler.js';
 import {
   parseChronyTracking,
@@ -20,6 +20,7 @@ import {
   type SocFigures,
 } from '../../../agent/health/sources.js';
 import { silentLogger } from '../../../core/log.js';
+import { StaticFigures } from '../../../testkit/static-figures.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'health-test-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -186,6 +187,22 @@ describe('health payload', () => {
     expect(p.cameras[0]).toMatchObject({ camera_fps: 0, last_frame_age_s: null });
     expect(p.cameras[0]).not.toHaveProperty('extra');
     expect(p.reasons.find((r) => r.code === 'figures_unavailable')?.message).toContain('detector');
+  });
+
+  it('lists a condition a module reports (status server unbound) in every payload until it is cleared', async () => {
+    const s = sampler(new FakeSources());
+    const reason = { code: 'status_server_unbound', severity: 'warn', message: 'status page unavailable: cannot listen on 127.0.0.1:8080 (EADDRINUSE)' } as const;
+    s.setCondition('status_server', reason);
+    const p = await s.refresh({ slow: true });
+    expect(HealthPayload.parse(p)).toEqual(p);
+    expect(p.status).toBe('warn');
+    expect(p.reasons).toEqual([reason]);
+    expect(s.current().reasons).toEqual([reason]);
+    expect(HealthSummary.parse(s.summary()).reasons).toEqual(['status_server_unbound']);
+    s.setCondition('status_server', undefined);
+    const after = await s.refresh();
+    expect(after.status).toBe('ok');
+    expect(after.reasons).toEqual([]);
   });
 
   it('bounds a hanging source with a timeout: the sample completes, the figure is unknown', async () => {
