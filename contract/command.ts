@@ -1,10 +1,11 @@
+// The envelope of every command: request parsing rules, the response shape and its stable error codes.
+// The commands themselves (arguments, results, summaries) are the catalogue in contract/commands.ts.
 import { z } from 'zod';
-import { LOG_LEVELS } from '../core/log.js';
 
 /** Largest accepted command payload, bytes. Larger requests get a PAYLOAD_TOO_LARGE error response. */
 export const COMMAND_MAX_BYTES = 64 * 1024;
 
-/** Stable error codes of command responses. Handlers may add their own (AgentError codes). */
+/** Stable error codes of command responses. Handlers may add their own (AgentError codes, e.g. BUSY). */
 export const COMMAND_ERROR_CODES = [
   'BAD_JSON',
   'BAD_REQUEST',
@@ -13,7 +14,12 @@ export const COMMAND_ERROR_CODES = [
   'PAYLOAD_TOO_LARGE',
   'HANDLER_FAILED',
   'TIMEOUT',
+  /** The handler's result did not match the command's result schema: it is withheld (the handler did run). */
+  'RESULT_INVALID',
+  /** The MQTT 5 Response Topic is outside the reply namespace: the command was not run. */
+  'RESPONSE_TOPIC_REFUSED',
 ] as const;
+export type CommandErrorCode = (typeof COMMAND_ERROR_CODES)[number];
 
 export const CorrelationId = z
   .union([z.string().max(128), z.number().int()])
@@ -22,7 +28,8 @@ export const CorrelationId = z
 /**
  * `{base}/cmd/{name}` request: a JSON object (an empty payload counts as `{}`) with an optional `id`;
  * the other keys are the command's arguments, validated by the command's own schema.
- * MQTT 5: the Response Topic and Correlation Data properties are honoured.
+ * MQTT 5: Correlation Data is echoed; a Response Topic is honoured inside the reply namespace only
+ * (contract/topics.ts isPermittedResponseTopic). A retained request is never executed.
  */
 export const CommandRequest = z
   .looseObject({ id: CorrelationId.optional() })
@@ -32,7 +39,7 @@ export type CommandRequest = z.infer<typeof CommandRequest>;
 export const CommandOk = z
   .strictObject({
     status: z.literal('ok'),
-    data: z.unknown().describe('Command result'),
+    data: z.unknown().describe('Command result, valid against the command\'s result schema'),
     id: CorrelationId.optional(),
   })
   .describe('Successful command response');
@@ -46,73 +53,23 @@ export const CommandError = z
     }),
     id: CorrelationId.optional(),
   })
-  .describe('Failed command response: nothing was changed');
+  .describe('Failed command response: nothing was changed, except with RESULT_INVALID (the command ran; its result was withheld)');
 
-/** Response on the MQTT 5 Response Topic, else on `{base}/cmd/{name}/result`; not retained, QoS 1. */
+/**
+ * Response on the request's MQTT 5 Response Topic when it is in the reply namespace, else on
+ * `{base}/cmd/{name}/result`; not retained, QoS 1.
+ */
 export const CommandResponse = z.discriminatedUnion('status', [CommandOk, CommandError]).describe('Command response');
 export type CommandResponse = z.infer<typeof CommandResponse>;
 
-// Built-in commands (agent/uplink): arguments and results.
+/** An error response, with the request's id when it had one. */
+export function commandError(code: string, message: string, id?: string | number): CommandResponse {
+  const error = { code, message };
+  return id === undefined ? { status: 'error', error } : { status: 'error', error, id };
+}
 
-export const PingArgs = z.strictObject({}).describe('ping: no arguments');
-export const PingResult = z.strictObject({
-  uptime_s: z.number().describe('Seconds since the uplink started'),
-  session: z.number().int().describe('Current connection session'),
-  seq: z.number().int().describe('Last sequence number assigned by the outbox (0: none yet)'),
-  ts: z.iso.datetime({ offset: true }),
-});
-
-export const RebirthArgs = z.strictObject({}).describe('rebirth: publish birth, online status and retained states again');
-export const RebirthResult = z.strictObject({ session: z.number().int(), retained: z.number().int().describe('Retained states republished') });
-
-export const RESEND_MAX_ROWS = 10_000;
-export const ResendArgs = z
-  .strictObject({
-    from: z.number().int().min(1).describe('First seq to resend'),
-    to: z.number().int().min(1).describe('Last seq to resend (inclusive)'),
-  })
-  .refine((a) => a.to >= a.from, { message: 'to must be >= from', path: ['to'] })
-  .refine((a) => a.to - a.from < RESEND_MAX_ROWS, { message: `at most ${RESEND_MAX_ROWS} seqs per request`, path: ['to'] })
-  .describe('resend: publish kept rows (acknowledged ones included) again, with replayed: true');
-export const ResendResult = z.strictObject({
-  queued: z.number().int().describe('Rows queued for sending'),
-  missing: z.number().int().describe('Seqs in the range no longer (or never) kept'),
-});
-
-export const SetLogLevelArgs = z.strictObject({ level: z.enum(LOG_LEVELS) }).describe('set-log-level: change the log level until restart');
-export const SetLogLevelResult = z.strictObject({ level: z.enum(LOG_LEVELS), previous: z.string() });
-
-// Commands registered by the agent (agent/commands.ts) on top of the uplink's own.
-const CameraIdArg = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/).describe('Camera id');
-
-export const SnapshotArgs = z
-  .strictObject({ camera: CameraIdArg, quality: z.number().int().min(30).max(95).default(80).describe('JPEG quality, 30-95. Default 80') })
-  .describe('snapshot: a JPEG of the camera at its native resolution');
-export const SnapshotResult = z.strictObject({
-  camera: z.string().describe('Camera id'),
-  width: z.number().int().describe('Image width, pixels'),
-  height: z.number().int().describe('Image height, pixels'),
-  captured_at: z.iso.datetime({ offset: true }).describe('ISO 8601 capture time'),
-  sha256: z.string().describe('sha256 of the JPEG bytes, hex'),
-  jpeg_base64: z.string().describe('The JPEG, base64'),
-});
-
-export const SignalArgs = z
-  .strictObject({
-    signal: z.string().min(1).max(63).describe('Signal id (analytics.signals / a stop line\'s signal)'),
-    state: z.enum(['red', 'amber', 'green']).describe('Signal state'),
-    at: z.iso.datetime({ offset: true }).optional().describe('When the state began (ISO 8601). Default: when received'),
-  })
-  .describe('signal: the state of a traffic signal, for red-light enforcement');
-export const SignalResult = z.strictObject({
-  signal: z.string().describe('Signal id'),
-  state: z.enum(['red', 'amber', 'green']).describe('State recorded'),
-  at: z.iso.datetime({ offset: true }).describe('When the state began'),
-});
-
-export const ReloadConfigArgs = z.strictObject({}).describe('reload-config: read the config file again; a valid changed config is applied by a restart, an invalid one is refused with every problem');
-export const ReloadConfigResult = z.strictObject({
-  changed: z.boolean().describe('The file differs from the running config'),
-  config_hash: z.string().describe('Hash of the file read'),
-  restarting: z.boolean().optional().describe('true: the agent restarts now to apply it'),
-});
+/** The error of a request whose MQTT 5 Response Topic is outside the reply namespace (`ownReply`: the device's `{base}/reply`). */
+export function responseTopicRefused(topic: string, ownReply: string, id?: string | number): CommandResponse {
+  const message = `response topic "${topic}" is outside the reply namespace ({prefix}/_center/{id}/reply[/…] or ${ownReply}[/…]); the command was not run`;
+  return commandError('RESPONSE_TOPIC_REFUSED', message, id);
+}

@@ -125,13 +125,13 @@ describe('agent end to end', () => {
     const config = await writeConfig('commands.yaml');
     const agent = startAgent(config);
     const responses = new Map<string, Record<string, unknown>>();
-    await client.subscribeAsync('e2e/replies', { qos: 1 });
+    await client.subscribeAsync('roadside/_center/e2e/reply', { qos: 1 });
     client.on('message', (topic, payload, packet) => {
       const corr = packet.properties?.correlationData?.toString();
-      if (topic === 'e2e/replies' && corr) responses.set(corr, JSON.parse(payload.toString()) as Record<string, unknown>);
+      if (topic === 'roadside/_center/e2e/reply' && corr) responses.set(corr, JSON.parse(payload.toString()) as Record<string, unknown>);
     });
     const ask = async (name: string, body: object, corr: string) => {
-      await client.publishAsync(`${BASE}/cmd/${name}`, JSON.stringify(body), { qos: 1, properties: { responseTopic: 'e2e/replies', correlationData: Buffer.from(corr) } });
+      await client.publishAsync(`${BASE}/cmd/${name}`, JSON.stringify(body), { qos: 1, properties: { responseTopic: 'roadside/_center/e2e/reply', correlationData: Buffer.from(corr) } });
       return waitFor(() => responses.get(corr), { timeout_ms: 20_000, message: `response to ${name}` });
     };
     try {

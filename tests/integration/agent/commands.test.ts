@@ -1,5 +1,6 @@
 // Commands: the registry on its own, then request/response through a real mosquitto (MQTT 5 and 3.1.1),
-// with a corpus of malformed requests after which the uplink still answers a ping.
+// with a corpus of malformed requests after which the uplink still answers a ping, the confinement of
+// Response Topics to the reply namespace, and retained requests that must never run.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,10 +9,12 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { BirthPayload } from '../../../contract/birth.js';
-import { COMMAND_MAX_BYTES, CommandResponse, PingResult } from '../../../contract/command.js';
+import { COMMAND_MAX_BYTES, CommandResponse } from '../../../contract/command.js';
+import { COMMANDS, type CommandCatalogue, type CommandResult } from '../../../contract/commands.js';
+import { centerReplyTopic, topicsFor } from '../../../contract/topics.js';
 import { AgentError } from '../../../core/errors.js';
 import { createLogger, silentLogger, type Logger } from '../../../core/log.js';
-import { CommandRegistry } from '../../../agent/uplink/commands.js';
+import { CommandRegistry } from '../../../agent/commands/registry.js';
 import { Uplink } from '../../../agent/uplink/uplink.js';
 import { Outbox } from '../../../buffer/outbox.js';
 import { MqttSchema } from '../../../config/schema/mqtt.js';
@@ -21,16 +24,37 @@ import { waitFor } from '../../../testkit/processes.js';
 
 const buf = (v: unknown): Buffer => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v));
 
+/** A logger whose JSON lines are kept (level and msg of each). */
+function recordingLogger(): { log: Logger; lines: { level: number; msg: string }[] } {
+  const lines: { level: number; msg: string }[] = [];
+  const log = createLogger({ level: 'info', destination: { write: (l: string) => void lines.push(JSON.parse(l) as { level: number; msg: string }) } });
+  return { log, lines };
+}
+const ERROR = 50;
+const WARN = 40;
+
+const TEST_COMMANDS = {
+  echo: { args: z.strictObject({ text: z.string().max(10), times: z.number().int().min(1).default(1) }), result: z.string(), summary: 'repeats text' },
+  boom: { args: z.strictObject({}), result: z.null(), summary: 'throws' },
+  refuse: { args: z.strictObject({}), result: z.null(), summary: 'refuses with a code' },
+  slow: { args: z.strictObject({}), result: z.null(), summary: 'hangs' },
+  liar: { args: z.strictObject({}), result: z.strictObject({ n: z.number() }), summary: 'returns something off its schema' },
+  'cmd/x': { args: z.strictObject({}), result: z.null(), summary: 'an invalid name' },
+} satisfies CommandCatalogue;
+
 describe('CommandRegistry', () => {
-  const registry = new CommandRegistry(silentLogger(), 100);
-  registry.register('echo', z.strictObject({ text: z.string().max(10), times: z.number().int().min(1).default(1) }), ({ text, times }) => text.repeat(times));
-  registry.register('boom', z.strictObject({}), () => {
+  const { log, lines } = recordingLogger();
+  const registry = new CommandRegistry(TEST_COMMANDS, log, 100);
+  registry.register('echo', ({ text, times }) => text.repeat(times));
+  registry.register('boom', () => {
     throw new Error('kaput');
   });
-  registry.register('refuse', z.strictObject({}), () => {
+  registry.register('refuse', () => {
     throw new AgentError('CAMERA_OFFLINE', 'camera cam9 is offline');
   });
-  registry.register('slow', z.strictObject({}), () => sleep(1000));
+  registry.register('slow', () => sleep(1000).then(() => null));
+  // @ts-expect-error: a handler must return its command's result type (the compiler refuses this one)
+  registry.register('liar', () => ({ n: 'one', secret: 'x' }));
 
   const cases: [string, string, Buffer, Partial<CommandResponse>][] = [
     ['ok with a string id', 'echo', buf({ id: 'req-1', text: 'ab', times: 2 }), { status: 'ok', data: 'abab', id: 'req-1' }],
@@ -50,6 +74,7 @@ describe('CommandRegistry', () => {
     ['a handler that throws', 'boom', buf({ id: 1 }), { status: 'error', id: 1, error: { code: 'HANDLER_FAILED', message: 'kaput' } }],
     ['a handler that refuses with a code', 'refuse', buf({}), { status: 'error', error: { code: 'CAMERA_OFFLINE', message: 'camera cam9 is offline' } }],
     ['a handler that hangs', 'slow', buf({}), { status: 'error', error: expect.objectContaining({ code: 'TIMEOUT' }) as never }],
+    ['a handler whose result is off its schema', 'liar', buf({ id: 'l' }), { status: 'error', id: 'l', error: { code: 'RESULT_INVALID', message: expect.stringMatching(/^the result of "liar" does not match its schema \(n: expected number.*unknown key\(s\) "secret"/) as string } }],
   ];
   for (const [what, name, payload, expected] of cases) {
     it(`answers ${what}`, async () => {
@@ -59,11 +84,24 @@ describe('CommandRegistry', () => {
     });
   }
 
-  it('refuses duplicate and invalid names', () => {
-    expect(() => registry.register('echo', z.strictObject({}), () => null)).toThrow(expect.objectContaining({ code: 'COMMAND_EXISTS' }) as Error);
-    expect(() => registry.register('cmd/x', z.strictObject({}), () => null)).toThrow(expect.objectContaining({ code: 'COMMAND_NAME_INVALID' }) as Error);
+  it('never sends an off-schema result: the response carries no part of it, and an error is logged', async () => {
+    const res = await registry.execute('liar', buf({}));
+    expect(res).toMatchObject({ status: 'error', error: { code: 'RESULT_INVALID' } });
+    expect(res).not.toHaveProperty('data');
+    expect(JSON.stringify(res)).not.toContain('one');
+    expect(lines.some((l) => l.level === ERROR && l.msg === 'command result does not match its schema: not sent')).toBe(true);
+  });
+
+  it('refuses duplicate and invalid names, and commands outside the catalogue', () => {
+    expect(() => registry.register('echo', () => 'again')).toThrow(expect.objectContaining({ code: 'COMMAND_EXISTS' }) as Error);
+    expect(() => registry.register('cmd/x', () => null)).toThrow(expect.objectContaining({ code: 'COMMAND_NAME_INVALID' }) as Error);
+    // @ts-expect-error: only catalogue commands can be registered
+    expect(() => registry.register('format-disk', () => null)).toThrow(expect.objectContaining({ code: 'COMMAND_NOT_IN_CATALOGUE' }) as Error);
   });
 });
+
+/** The reply topic of a center, as `roadside-agent center` builds it: a permitted Response Topic. */
+const CENTER_REPLY = centerReplyTopic('roadside', 'test-center');
 
 describe('commands over MQTT', () => {
   let broker: Mosquitto;
@@ -109,7 +147,8 @@ describe('commands over MQTT', () => {
     client.on('message', (topic, payload, packet) => {
       got.push({ topic, body: JSON.parse(payload.toString()) as Record<string, unknown>, correlation: packet.properties?.correlationData?.toString() });
     });
-    await client.subscribeAsync([`${base}/cmd/+/result`, 'center/replies/#'], { qos: 1 });
+    // `x/#` matches `x` too: one subscription per reply tree, so no answer arrives twice.
+    await client.subscribeAsync([`${base}/cmd/+/result`, `${CENTER_REPLY}/#`, `${base}/reply/#`], { qos: 1 });
     return { client, got };
   }
 
@@ -118,13 +157,13 @@ describe('commands over MQTT', () => {
     const c = await center(5);
     await c.client.publishAsync(`${base}/cmd/ping`, JSON.stringify({ id: 'p1' }), {
       qos: 1,
-      properties: { responseTopic: 'center/replies/dev1', correlationData: Buffer.from('corr-42') },
+      properties: { responseTopic: CENTER_REPLY, correlationData: Buffer.from('corr-42') },
     });
     await c.client.publishAsync(`${base}/cmd/ping`, '', { qos: 1 });
     await waitFor(() => c.got.length >= 2, { message: 'two responses' });
-    const direct = c.got.find((m) => m.topic === 'center/replies/dev1');
+    const direct = c.got.find((m) => m.topic === CENTER_REPLY);
     expect(direct).toMatchObject({ correlation: 'corr-42', body: { status: 'ok', id: 'p1' } });
-    const data = PingResult.parse(direct?.body.data);
+    const data = COMMANDS.ping.result.parse(direct?.body.data);
     expect(data.session).toBe(uplink.currentSession);
     const fallback = c.got.find((m) => m.topic === `${base}/cmd/ping/result`);
     expect(fallback?.body).toMatchObject({ status: 'ok' });
@@ -174,20 +213,119 @@ describe('commands over MQTT', () => {
     });
   }
 
-  it('ignores a retained command (it would run again at every connect)', async () => {
+  for (const protocol of [5, 4] as const) {
+    it(`MQTT ${protocol === 5 ? '5' : '3.1.1'}: ignores a retained command replayed at subscribe time (it would run again at every connect)`, async () => {
+      const c = await center(5);
+      await c.client.publishAsync(`${base}/cmd/rebirth`, '{"id": "stale"}', { qos: 1, retain: true });
+      cleanups.push(() => c.client.publishAsync(`${base}/cmd/rebirth`, '', { qos: 1, retain: true }));
+      const { uplink } = await agent(protocol);
+      await sleep(300);
+      expect(c.got).toHaveLength(0);
+      expect(uplink.stats().commands.ignored).toBe(1);
+      expect(uplink.stats().commands).toMatchObject({ retained_refused: 1, received: 0 });
+    });
+  }
+
+  it('MQTT 5: never runs a retained command published while the agent is connected', async () => {
+    const { log, lines } = recordingLogger();
+    const { uplink } = await agent(5, log);
     const c = await center(5);
-    await c.client.publishAsync(`${base}/cmd/rebirth`, '{"id": "stale"}', { qos: 1, retain: true });
-    cleanups.push(() => c.client.publishAsync(`${base}/cmd/rebirth`, '', { qos: 1, retain: true }));
-    const { uplink } = await agent(5);
+    await c.client.publishAsync(`${base}/cmd/set-log-level`, '{"id": "live-retained", "level": "trace"}', { qos: 1, retain: true });
+    cleanups.push(() => c.client.publishAsync(`${base}/cmd/set-log-level`, '', { qos: 1, retain: true }));
+    // The broker delivers to the agent in order: once this ping is answered, the retained request was seen.
+    await c.client.publishAsync(`${base}/cmd/ping`, '{"id": "after"}', { qos: 1 });
+    await waitFor(() => c.got.some((m) => m.body.id === 'after'), { message: 'ping after the retained request' });
+    await sleep(100);
+    expect(log.level).toBe('info');
+    expect(c.got.some((m) => m.body.id === 'live-retained')).toBe(false);
+    expect(uplink.stats().commands).toMatchObject({ received: 1, ok: 1, error: 0, ignored: 1, retained_refused: 1 });
+    expect(lines.some((l) => l.level === WARN && l.msg.startsWith('retained command not executed'))).toBe(true);
+  });
+
+  it('MQTT 3.1.1: the broker clears the retain flag on live delivery (documented): the request runs once, its retained copy never again', async () => {
+    const first = await agent(4, recordingLogger().log);
+    const c = await center(5);
+    await c.client.publishAsync(`${base}/cmd/set-log-level`, '{"id": "v311-retained", "level": "debug"}', { qos: 1, retain: true });
+    cleanups.push(() => c.client.publishAsync(`${base}/cmd/set-log-level`, '', { qos: 1, retain: true }));
+    await waitFor(() => c.got.some((m) => m.body.id === 'v311-retained'), { message: 'response to the live request' });
+    expect(first.uplink.stats().commands).toMatchObject({ ok: 1, retained_refused: 0 });
+    await first.uplink.stop();
+    await first.outbox.stop();
+    const { log } = recordingLogger();
+    const second = await agent(4, log);
     await sleep(300);
-    expect(c.got).toHaveLength(0);
-    expect(uplink.stats().commands.ignored).toBe(1);
+    expect(second.uplink.stats().commands).toMatchObject({ received: 0, retained_refused: 1 });
+    expect(log.level).toBe('info');
+    expect(c.got.filter((m) => m.body.id === 'v311-retained')).toHaveLength(1);
+  });
+
+  it('MQTT 5: answers only inside the reply namespace; any other Response Topic is refused, the command not run, and nothing published there', async () => {
+    const { log, lines } = recordingLogger();
+    const { uplink } = await agent(5, log);
+    const t = topicsFor(base);
+    const other = topicsFor('roadside/site1/someone-else');
+    const forbidden = [
+      t.status,
+      t.birth,
+      t.events('cam1'),
+      t.health,
+      t.cameraStatus('cam1'),
+      t.command('reload-config'),
+      t.commandResult('ping'),
+      other.status,
+      other.command('reload-config'),
+      other.reply,
+      'center/replies/dev1',
+      'roadside/_center/c1',
+      'roadside/_center/c1/replies',
+      'elsewhere/_center/c1/reply',
+      'roadside/_center//reply',
+    ];
+    const watch = await mqtt.connectAsync(broker.url, { protocolVersion: 5, reconnectPeriod: 0 });
+    cleanups.push(() => watch.endAsync(true));
+    const seen: { topic: string; retain: boolean; text: string }[] = [];
+    watch.on('message', (topic, payload, packet) => seen.push({ topic, retain: packet.retain, text: payload.toString() }));
+    await watch.subscribeAsync(['#'], { qos: 1 });
+    const c = await center(5);
+    for (const [i, responseTopic] of forbidden.entries()) {
+      await c.client.publishAsync(`${base}/cmd/set-log-level`, JSON.stringify({ id: `bad-${i}`, level: 'trace' }), {
+        qos: 1,
+        properties: { responseTopic, correlationData: Buffer.from(`corr-${i}`) },
+      });
+    }
+    await waitFor(() => c.got.filter((m) => String(m.body.id).startsWith('bad-')).length === forbidden.length, { message: 'refusals' });
+    for (const [i, responseTopic] of forbidden.entries()) {
+      const refusal = c.got.find((m) => m.body.id === `bad-${i}`);
+      expect(refusal?.topic, responseTopic).toBe(t.commandResult('set-log-level'));
+      expect(refusal?.correlation).toBe(`corr-${i}`);
+      expect(CommandResponse.parse(refusal?.body)).toMatchObject({ status: 'error', error: { code: 'RESPONSE_TOPIC_REFUSED' } });
+    }
+    expect(log.level).toBe('info'); // set-log-level trace never ran
+    expect(uplink.stats().commands).toMatchObject({ received: forbidden.length, ok: 0, error: forbidden.length, response_topic_refused: forbidden.length });
+    expect(lines.filter((l) => l.level === WARN && l.msg === 'command refused: response topic outside the reply namespace')).toHaveLength(forbidden.length);
+
+    // Permitted: a center's reply topic and the device's own reply tree, with levels below.
+    const permitted = [CENTER_REPLY, `${CENTER_REPLY}/ops/7`, t.reply, `${t.reply}/ops/7`];
+    for (const [i, responseTopic] of permitted.entries()) {
+      await c.client.publishAsync(`${base}/cmd/ping`, JSON.stringify({ id: `good-${i}` }), { qos: 1, properties: { responseTopic, correlationData: Buffer.from(`ok-${i}`) } });
+    }
+    await waitFor(() => c.got.filter((m) => String(m.body.id).startsWith('good-')).length === permitted.length, { message: 'answers' });
+    for (const [i, responseTopic] of permitted.entries()) {
+      expect(c.got.find((m) => m.body.id === `good-${i}`)).toMatchObject({ topic: responseTopic, correlation: `ok-${i}`, body: { status: 'ok' } });
+    }
+    await sleep(100);
+    // Nothing went out on a forbidden topic except the retained status and birth the watcher got when it subscribed.
+    const leaked = seen.filter((m) => forbidden.includes(m.topic) && !(m.retain && (m.topic === t.status || m.topic === t.birth)));
+    expect(leaked).toEqual([]);
+    expect(seen.filter((m) => m.topic === t.status || m.topic === t.birth).every((m) => m.retain && !m.text.includes('"error"'))).toBe(true);
   });
 
   it('rebirth, set-log-level, resend and a command registered by another module', async () => {
     const log = createLogger({ level: 'info', destination: { write: () => undefined } });
     const { uplink, outbox } = await agent(5, log);
-    uplink.commands.register('snapshot', z.strictObject({ camera: z.string() }), ({ camera }) => ({ camera, file: `${camera}.jpg` }));
+    uplink.commands.register('snapshot', ({ camera }) => ({ camera, width: 4, height: 3, captured_at: new Date().toISOString(), sha256: 'ab', jpeg_base64: '' }));
+    // A handler that breaks its contract at run time (the compiler would refuse it without the cast).
+    uplink.commands.register('signal', ({ signal }) => ({ signal, state: 'purple', at: 'yesterday' }) as unknown as CommandResult<'signal'>);
     const c = await center(5);
     await c.client.subscribeAsync([`${base}/birth`, `${base}/events/+`], { qos: 1 });
     await waitFor(() => c.got.some((m) => m.topic === `${base}/birth`), { message: 'retained birth' });
@@ -215,7 +353,12 @@ describe('commands over MQTT', () => {
     const resent = c.got.filter((m) => m.topic.includes('/events/') && m.body.replayed === true).map((m) => m.body.seq);
     expect(resent).toEqual([3, 4, 5, 9, 10]);
 
-    expect(await ask('snapshot', { camera: 'cam1' })).toMatchObject({ status: 'ok', data: { camera: 'cam1', file: 'cam1.jpg' } });
+    expect(await ask('snapshot', { camera: 'cam1' })).toMatchObject({ status: 'ok', data: { camera: 'cam1', width: 4, height: 3 } });
     expect(await ask('snapshot', { camera: 1 })).toMatchObject({ status: 'error', error: { code: 'INVALID_ARGS' } });
+    const invalid = await ask('signal', { signal: 's1', state: 'red' });
+    expect(invalid).toMatchObject({ status: 'error', error: { code: 'RESULT_INVALID' } });
+    expect(invalid).not.toHaveProperty('data');
+    expect(JSON.stringify(invalid)).not.toContain('purple');
+    expect(uplink.stats().commands.error).toBe(2);
   });
 });

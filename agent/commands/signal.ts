@@ -1,0 +1,16 @@
+// signal: the state of a traffic signal for red-light enforcement, from the center or a local
+// signal-controller bridge.
+import type { Config } from '../../config/schema/index.js';
+import type { CameraAnalytics } from '../../inference/analytics/index.js';
+import { AgentError } from '../../core/errors.js';
+import type { AgentCommands } from './registry.js';
+
+export function registerSignal(commands: AgentCommands, config: Pick<Config, 'analytics' | 'cameras'>, analytics: readonly Pick<CameraAnalytics, 'setSignal'>[]): void {
+  commands.register('signal', ({ signal, state, at }) => {
+    const known = config.analytics.signals.some((s) => s.id === signal) || config.cameras.some((c) => c.lines.some((l) => l.signal === signal));
+    if (!known) throw new AgentError('UNKNOWN_SIGNAL', `no stop line uses signal "${signal}"`);
+    const at_ms = at ? Date.parse(at) : Date.now();
+    analytics.forEach((a) => a.setSignal(signal, state, at_ms));
+    return { signal, state, at: new Date(at_ms).toISOString() };
+  });
+}
