@@ -7,8 +7,16 @@ export const OUTBOX_ERROR_CODES = [
   'OUTBOX_INVALID_MESSAGE',
   /** The database file could not be opened or created (permissions, missing directory...). */
   'OUTBOX_OPEN_FAILED',
-  /** The database file is damaged (quick_check failed, SQLITE_CORRUPT / SQLITE_NOTADB): quarantined at start. */
+  /** The outbox path exists but is not a regular file (a symlink, directory, device or fifo): nothing is touched. */
+  'OUTBOX_PATH_INVALID',
+  /** The outbox path is a regular file without the SQLite header: not ours, so never quarantined or written. */
+  'OUTBOX_NOT_SQLITE',
+  /** The outbox path is an SQLite database with tables of something else: not ours, nothing is written. */
+  'OUTBOX_FOREIGN_DATABASE',
+  /** The database file is damaged (quick_check failed, SQLITE_CORRUPT / SQLITE_NOTADB): its readable unsent rows are copied to a fresh outbox and it is quarantined at start. */
   'OUTBOX_CORRUPT',
+  /** Copying the readable rows of a damaged outbox into a fresh one failed (e.g. disk full): they stay in the quarantined file. */
+  'OUTBOX_SALVAGE_FAILED',
   /** A group commit failed because the disk is full (SQLITE_FULL): rows stay in memory and the commit is retried. */
   'OUTBOX_DISK_FULL',
   /** A group commit failed for another reason (I/O error...): rows stay in memory and the commit is retried. */

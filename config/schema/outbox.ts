@@ -1,13 +1,26 @@
 import { z } from 'zod';
+import { PrioritySchema } from '../../contract/event.js';
 
 const DAY_S = 86_400;
 
-export const PRIORITIES = ['violation', 'event', 'statistics', 'health'] as const;
-export type Priority = (typeof PRIORITIES)[number];
+/**
+ * The outbox's priority classes in delivery order: the event priorities of the wire contract (one definition,
+ * contract/event.ts), then health reports, sent last and evicted first.
+ */
+export const OUTBOX_PRIORITIES = [...PrioritySchema.options, 'health'] as const;
+export type OutboxPriority = (typeof OUTBOX_PRIORITIES)[number];
 
 export const OutboxSchema = z
   .strictObject({
-    path: z.string().default('outbox.db').describe('SQLite file; relative to device.data_dir. Default outbox.db'),
+    path: z
+      .string()
+      .min(1)
+      .default('outbox.db')
+      .describe('SQLite file; relative to device.data_dir and, after symlinks, inside it (unless allow_outside_data_dir). Default outbox.db'),
+    allow_outside_data_dir: z
+      .boolean()
+      .default(false)
+      .describe('Allow outbox.path to lead outside device.data_dir (an absolute path elsewhere, "..", a symlink out). Default false'),
     max_rows: z.number().int().min(100).default(1_000_000).describe('Row cap; beyond it the oldest lowest-priority rows are evicted. Default 1000000'),
     max_mb: z.number().min(1).default(512).describe('Size cap of stored payloads, MB. Default 512'),
     ttl_s: z

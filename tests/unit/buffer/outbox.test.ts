@@ -1,53 +1,17 @@
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, writeSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, existsSync, openSync, readdirSync, statSync, writeSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createLogger, silentLogger, type Logger } from '../../../core/log.js';
+import { describe, expect, it } from 'vitest';
+import { silentLogger } from '../../../core/log.js';
 import { AckedRanges } from '../../../buffer/acked-ranges.js';
 import { OutboxError } from '../../../buffer/errors.js';
-import { Outbox, type OutboxMessage, type OutboxOptions } from '../../../buffer/outbox.js';
-import { OutboxSchema, type OutboxConfig } from '../../../config/schema/outbox.js';
+import { SQLITE_HEADER } from '../../../buffer/files.js';
+import { Outbox, type OutboxMessage } from '../../../buffer/outbox.js';
+import { capturingLogger, msg, useOutboxHarness } from './fixtures.js';
 
-let dir: string;
-const open: Outbox[] = [];
-
-beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'roadside-outbox-test-'));
-});
-
-afterEach(async () => {
-  for (const ob of open.splice(0)) await ob.stop().catch(() => undefined);
-  rmSync(dir, { recursive: true, force: true });
-});
-
-function config(over: Partial<Record<keyof OutboxConfig, unknown>> = {}): OutboxConfig {
-  return OutboxSchema.parse({ path: join(dir, 'outbox.db'), ...over });
-}
-
-async function start(over: Partial<Record<keyof OutboxConfig, unknown>> = {}, opts: OutboxOptions = {}, log: Logger = silentLogger()): Promise<Outbox> {
-  const ob = new Outbox(config(over), log, opts);
-  await ob.start(new AbortController().signal);
-  open.push(ob);
-  return ob;
-}
-
-async function restart(ob: Outbox, over: Partial<Record<keyof OutboxConfig, unknown>> = {}, opts: OutboxOptions = {}): Promise<Outbox> {
-  await ob.stop();
-  return start(over, opts);
-}
-
-function msg(i: number, over: Partial<OutboxMessage> = {}): OutboxMessage {
-  return { id: `ev-${i}`, topic: 'events/cam1', priority: 'event', payload: { n: i }, ...over };
-}
-
-/** A logger whose lines (parsed JSON) are kept. */
-function capturingLogger(): { log: Logger; lines: Record<string, unknown>[] } {
-  const lines: Record<string, unknown>[] = [];
-  const log = createLogger({ level: 'debug', destination: { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) } });
-  return { log, lines };
-}
+const h = useOutboxHarness();
+const { config, start, restart, open } = h;
 
 describe('outbox: append, group commit, seq', () => {
   it('append is synchronous, assigns increasing seqs, and commits as a group', async () => {
@@ -312,13 +276,14 @@ describe('outbox: caps and TTL', () => {
 });
 
 describe('outbox: damaged database and full disk', () => {
-  it('quarantines a file of garbage and opens a fresh outbox whose seqs stay above any issued before', async () => {
+  it('quarantines a file of garbage (behind the SQLite header) and opens a fresh outbox whose seqs stay above any issued before', async () => {
     let ob = await start();
     for (let i = 0; i < 5; i++) ob.append(msg(i));
     await ob.stop();
     open.length = 0;
-    const file = join(dir, 'outbox.db');
-    writeFileSync(file, Buffer.alloc(64 * 1024, 'garbage! '));
+    const file = join(h.dir, 'outbox.db');
+    // The header marks the file as a database (a file without it is not the outbox's: never touched, see files.test.ts).
+    writeFileSync(file, Buffer.concat([SQLITE_HEADER, Buffer.alloc(64 * 1024, 'garbage! ')]));
     ob = await start();
     const s = ob.stats();
     expect(s.quarantined_file).toMatch(/outbox\.db\.corrupt-\d{4}-\d\d-\d\dT/);
@@ -334,7 +299,7 @@ describe('outbox: damaged database and full disk', () => {
     for (let i = 0; i < 3000; i++) ob.append(msg(i, { payload: { n: i, pad: 'p'.repeat(200) } }));
     await ob.stop();
     open.length = 0;
-    const file = join(dir, 'outbox.db');
+    const file = join(h.dir, 'outbox.db');
     const pages = statSync(file).size / 4096;
     expect(pages).toBeGreaterThan(20);
     const fd = openSync(file, 'r+');
@@ -343,7 +308,7 @@ describe('outbox: damaged database and full disk', () => {
     ob = await start();
     const s = ob.stats();
     expect(s.quarantined_file).not.toBeNull();
-    expect(readdirSync(dir).some((f) => f.startsWith('outbox.db.corrupt-'))).toBe(true);
+    expect(readdirSync(h.dir).some((f) => f.startsWith('outbox.db.corrupt-'))).toBe(true);
     expect(ob.append(msg(1))).toBeGreaterThanOrEqual(3001);
     expect(ob.flush()).toBe(true);
   });
@@ -365,7 +330,7 @@ describe('outbox: damaged database and full disk', () => {
     expect(s.evicted.statistics).toBeGreaterThan(0);
     expect(s.evicted.violation).toBe(50);
     // space comes back (another process deletes rows): the retry succeeds
-    const other = new Database(join(dir, 'outbox.db'));
+    const other = new Database(join(h.dir, 'outbox.db'));
     other.prepare('DELETE FROM outbox WHERE priority = 2').run();
     other.close();
     await sleep(1500);

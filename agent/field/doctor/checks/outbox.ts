@@ -9,7 +9,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { PRIORITIES, type OutboxConfig } from '../../../../config/schema/index.js';
+import { OUTBOX_PRIORITIES, type OutboxConfig } from '../../../../config/schema/index.js';
 import { fail, pass, warn, type CheckOutcome } from '../types.js';
 
 /** Rows waiting beyond this share of outbox.max_rows is a warning: eviction of old rows is near. */
@@ -103,7 +103,7 @@ export async function checkOutbox(outbox: OutboxConfig, signal: AbortSignal, now
   const r = await inspect(file, signal);
   if (!r.ok) {
     if (r.code !== null && /^SQLITE_(CORRUPT|NOTADB)/.test(r.code)) {
-      return fail(`${file} is damaged: ${r.message} (${r.code})`, 'restart the agent: it moves the damaged file aside (its unsent rows are lost) and starts a fresh outbox; keep the .corrupt file', figures);
+      return fail(`${file} is damaged: ${r.message} (${r.code})`, 'restart the agent: it moves the damaged file aside and starts a fresh outbox with the unsent rows it can still read; keep the .corrupt file', figures);
     }
     if (r.code !== null && /^SQLITE_(BUSY|LOCKED)/.test(r.code)) {
       return warn(`${file} is locked: ${r.message}; not checked`, 'run doctor again in a minute', figures);
@@ -114,18 +114,18 @@ export async function checkOutbox(outbox: OutboxConfig, signal: AbortSignal, now
     figures.quick_check = r.problems;
     return fail(
       `${file} is damaged: quick_check: ${r.problems[0]}${r.problems.length > 1 ? ` (+${r.problems.length - 1} more)` : ''}`,
-      'restart the agent: it moves the damaged file aside (its unsent rows are lost) and starts a fresh outbox; keep the .corrupt file',
+      'restart the agent: it moves the damaged file aside and starts a fresh outbox with the unsent rows it can still read; keep the .corrupt file',
       figures,
     );
   }
   figures.quick_check = 'ok';
   if (!r.has_tables) return pass(`${file}: intact, empty (no outbox tables yet)`, figures);
 
-  const waiting = Object.fromEntries(PRIORITIES.map((p) => [p, 0])) as Record<string, number>;
+  const waiting = Object.fromEntries(OUTBOX_PRIORITIES.map((p) => [p, 0])) as Record<string, number>;
   let total = 0;
   let oldest: number | null = null;
   for (const w of r.waiting) {
-    const name = PRIORITIES[w.p] ?? `priority_${w.p}`;
+    const name = OUTBOX_PRIORITIES[w.p] ?? `priority_${w.p}`;
     waiting[name] = (waiting[name] ?? 0) + w.n;
     total += w.n;
     if (w.oldest !== null) oldest = oldest === null ? w.oldest : Math.min(oldest, w.oldest);
