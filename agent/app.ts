@@ -4,12 +4,13 @@ import { basename } from 'node:path';
 import type { LoadedConfig } from '../config/loader.js';
 import { uuidv7, type EventDraft } from '../contract/event.js';
 import type { CameraStatusPayload } from '../contract/status.js';
+import { relativeTopic } from '../contract/topics.js';
 import { CameraAnalytics } from '../inference/analytics/index.js';
 import { CameraSource, type CameraStatus } from '../inference/camera/index.js';
 import { Detector } from '../inference/detector/index.js';
 import { CameraPipeline } from '../inference/pipeline.js';
 import { Outbox } from '../buffer/index.js';
-import { registerAgentCommands } from './commands.js';
+import { registerAgentCommands } from './commands/index.js';
 import { LiveFigures } from './figures.js';
 import { HealthSampler, RestartLog, Watchdog } from './health/index.js';
 import type { Logger } from '../core/log.js';
@@ -58,7 +59,7 @@ export function buildAgent(loaded: LoadedConfig, log: Logger): Agent {
   const figures = new LiveFigures(config);
 
   const publish = (e: EventDraft) => {
-    outbox.append({ id: e.id, topic: `events/${e.camera}`, priority: e.priority, payload: e });
+    outbox.append({ id: e.id, topic: relativeTopic.events(e.camera), priority: e.priority, payload: e });
     figures.noteEvent(e);
   };
 
@@ -66,7 +67,7 @@ export function buildAgent(loaded: LoadedConfig, log: Logger): Agent {
   const clockSynced = () => health.clockSynced() === true;
   const cameras = config.cameras.map((cam) => new CameraSource(cam, { ...config.detector.input_size, resize: config.detector.resize }, log));
   const analytics = config.cameras.map((cam) => new CameraAnalytics(cam, config.analytics, config.device, publish, log));
-  const pipelines = config.cameras.map((cam, i) => new CameraPipeline(cam.id, cameras[i]!, detector, analytics[i]!, clockSynced, log));
+  const pipelines = config.cameras.map((cam, i) => new CameraPipeline({ camera: cam, source: cameras[i]!, detector, analytics: analytics[i]!, clockSynced, log }));
 
   const modelPath = config.detector.model_path ?? '';
   const modelSha = fileSha256(modelPath);
@@ -97,11 +98,11 @@ export function buildAgent(loaded: LoadedConfig, log: Logger): Agent {
   cameras.forEach((cam) => {
     cam.on('status', (s) => {
       const payload = cameraStatusPayload(s);
-      if (payload) uplink.publishNow(`cameras/${s.camera}/status`, payload, { retain: true });
+      if (payload) uplink.publishNow(relativeTopic.cameraStatus(s.camera), payload, { retain: true });
     });
   });
-  health.onSample((p) => outbox.append({ id: uuidv7(), topic: 'health', priority: 'health', payload: p }));
-  registerAgentCommands({ uplink, config, pipelines, analytics, cameras, log, loaded, requestRestart: (reason: string) => fatal(reason) });
+  health.onSample((p) => outbox.append({ id: uuidv7(), topic: relativeTopic.health, priority: 'health', payload: p }));
+  registerAgentCommands({ commands: uplink.commands, config, analytics, log, loaded, requestRestart: (reason: string) => fatal(reason) });
 
   const status = new StatusServer({ config: config.status, cameras: config.cameras, device: config.device, health, figures, restarts, log });
   const watchdog = new Watchdog({ isHealthy: () => health.mainLoopHealthy(), restarts, log });

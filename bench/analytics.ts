@@ -76,7 +76,7 @@ export async function benchAnalytics(): Promise<Record<string, number>> {
       world: [[0, 0], [30, 0], [30, 80], [0, 80]],
     },
   });
-  const analytics = AnalyticsSchema.parse({ signals: [{ id: 's1', topic: 'signals/s1' }], flow_bin_s: 60 });
+  const analytics = AnalyticsSchema.parse({ signals: [{ id: 's1' }], flow_bin_s: 60 });
   const frames: SimFrame[] = [...simulate(scene(), { fps: FPS, duration_s: (FRAMES - 1) / FPS, jitter_px: 1.5, seed: 7, clip: { width: WIDTH, height: HEIGHT } })];
 
   // Each measurement runs ROUNDS times over the same frames with fresh state; the round with the lowest mean is

@@ -1,11 +1,15 @@
-// Offline analysis: one camera's whole pipeline on a recorded clip, as fast as the box allows.
+// Offline analysis: one camera's pipeline (the same CameraPipeline as `run`) on a recorded clip, as fast as the box allows.
 import type { Config } from '../config/schema/index.js';
 import type { EventDraft } from '../contract/event.js';
 import { AgentError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { CameraAnalytics, EvidenceStore } from './analytics/index.js';
 import { readClip } from './camera/clip.js';
-import { Detector, type DetectResult } from './detector/index.js';
+import { Detector } from './detector/index.js';
+import { CameraPipeline, type FrameProducer } from './pipeline.js';
+
+/** Offline the worker gets the next frame while the main thread analyses the last one. */
+export const ANALYZE_FRAMES_IN_FLIGHT = 2;
 
 export interface AnalyzeSummary {
   frames: number;
@@ -14,62 +18,47 @@ export interface AnalyzeSummary {
   wall_ms: number;
   fps: number;
   inference_ms_mean: number;
+  /** Main-thread time per frame outside the detector (tracker, analytics), ms. */
+  main_ms_mean: number;
+}
+
+export interface AnalyzeOptions {
+  /** Frames per second taken from the clip; default the camera's detection_fps; null: every frame. */
+  fps?: number | null;
+  /** Write violation evidence here; default none. */
+  evidenceDir?: string;
 }
 
 /**
- * Runs detector, tracker and analytics of `cameraId` over `clip` with the clip's own timestamps (at the
- * camera's detection fps) and hands every event to `onEvent`. Two frames are kept in flight so the
- * detector's worker never waits for the main thread.
+ * Runs detector (with the camera's region of interest), tracker and analytics of `cameraId` over `clip` with
+ * the clip's own timestamps and hands every event to `onEvent`. A failed detection fails the analysis.
  */
-export async function analyzeClip(
-  config: Config,
-  cameraId: string,
-  clip: string,
-  onEvent: (e: EventDraft) => void,
-  log: Logger,
-  opts: { fps?: number | null; evidenceDir?: string } = {},
-): Promise<AnalyzeSummary> {
+export async function analyzeClip(config: Config, cameraId: string, clip: string, onEvent: (e: EventDraft) => void, log: Logger, opts: AnalyzeOptions = {}): Promise<AnalyzeSummary> {
   const camera = config.cameras.find((c) => c.id === cameraId);
   if (!camera) throw new AgentError('UNKNOWN_CAMERA', `no camera "${cameraId}" in the config (cameras: ${config.cameras.map((c) => c.id).join(', ')})`);
   const detector = new Detector(config.detector, log);
   const evidence = opts.evidenceDir ? EvidenceStore.forDir(opts.evidenceDir, config.analytics.evidence.max_mb) : false;
   const analytics = new CameraAnalytics(camera, config.analytics, config.device, onEvent, log, { evidence });
+  const fps = opts.fps === null ? undefined : (opts.fps ?? camera.detection_fps);
+  const source: FrameProducer = { frames: () => readClip(clip, { ...detector.inputSize, resize: detector.resize }, { fps, source: camera.frame }) };
+  const pipeline = new CameraPipeline({ camera, source, detector, analytics, clockSynced: () => true, log, frames_in_flight: ANALYZE_FRAMES_IN_FLIGHT, on_detect_error: 'fail' });
   await detector.start();
   const t0 = performance.now();
-  let frames = 0;
-  let detections = 0;
   try {
-    const target = { ...detector.inputSize, resize: detector.resize };
-    const fps = opts.fps === null ? undefined : (opts.fps ?? camera.detection_fps);
-    const source = readClip(clip, target, { fps, source: camera.frame });
-    type InFlight = { frame: { captured_at_ms: number; mono_ms: number; width: number; height: number }; result: Promise<DetectResult> };
-    let pending: InFlight | undefined;
-    const finish = async (p: InFlight) => {
-      const r = await p.result;
-      if (r.status !== 'done') return;
-      frames += 1;
-      detections += r.detections.length;
-      const data = new Uint8Array(r.buffer, 0, p.frame.width * p.frame.height * 3);
-      analytics.update({ camera_id: camera.id, captured_at_ms: p.frame.captured_at_ms, mono_ms: p.frame.mono_ms, clock_synced: true, frame: { data, width: p.frame.width, height: p.frame.height } }, r.detections);
-    };
-    for await (const frame of source) {
-      const next: InFlight = { frame, result: detector.detect(camera.id, frame) };
-      if (pending) await finish(pending);
-      pending = next;
-    }
-    if (pending) await finish(pending);
+    await pipeline.run();
     await analytics.flush();
   } finally {
     await detector.stop();
   }
   const wall_ms = performance.now() - t0;
-  const stats = detector.stats();
+  const { frames, detections, main_ms_mean } = pipeline.stats();
   return {
     frames,
     detections,
     events: analytics.stats().events_total,
     wall_ms: Math.round(wall_ms),
     fps: Math.round((frames / wall_ms) * 1000 * 10) / 10,
-    inference_ms_mean: Math.round(stats.inference_ms_mean * 10) / 10,
+    inference_ms_mean: Math.round(detector.stats().inference_ms_mean * 10) / 10,
+    main_ms_mean,
   };
 }

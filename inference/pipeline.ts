@@ -1,19 +1,22 @@
-// One camera's frame path: newest frame → detector (worker) → tracker + analytics → events.
+// One camera's frame path: frames → detector (worker) → tracker + analytics → events. The one frame loop of
+// `run` (a live CameraSource), `analyze` (a recorded clip) and the pipeline benchmark.
 import type { Logger } from '../core/log.js';
 import type { Module } from '../core/module.js';
+import type { CameraConfig } from '../config/schema/index.js';
 import type { CameraAnalytics } from './analytics/index.js';
 import type { Frame } from './camera/index.js';
-import type { Detection, Detector } from './detector/index.js';
+import type { Detection, DetectResult, Detector } from './detector/index.js';
+import type { RgbFrame } from './frame.js';
 
-/** What the pipeline needs of a frame source (CameraSource, or a clip). */
+/** What the pipeline needs of a frame source: CameraSource (live), or a recorded clip (see analyze.ts). */
 export interface FrameProducer {
   frames(signal?: AbortSignal): AsyncIterable<Frame>;
 }
 
 export interface LatestView {
   detections: Detection[];
-  /** The analysed frame (detector input size, RGB), for the status page and snapshots. */
-  frame: { data: Uint8Array; width: number; height: number };
+  /** The analysed frame (detector input size), for the status page and snapshots. */
+  frame: RgbFrame;
   captured_at_ms: number;
 }
 
@@ -26,10 +29,32 @@ export interface PipelineStats {
   main_ms_mean: number;
 }
 
+export interface CameraPipelineOptions {
+  /** The camera: its id keys the detector's slot and region of interest. */
+  camera: Pick<CameraConfig, 'id' | 'roi'>;
+  source: FrameProducer;
+  detector: Detector;
+  analytics: CameraAnalytics;
+  /** Copied into every event (`clock_synced`). */
+  clockSynced: () => boolean;
+  log: Logger;
+  /**
+   * Frames handed to the detector before the oldest result is awaited. 1 (default, live): a frame is taken
+   * only when the previous one is analysed, so the source keeps just the newest ("latest frame wins"). 2
+   * (offline): the worker already has the next frame while the main thread analyses the last one.
+   */
+  frames_in_flight?: 1 | 2;
+  /**
+   * A frame whose detection failed: `skip` (default, live) counts it, logs at most once a minute and goes
+   * on; `fail` ends the loop with the error (offline, where a gap in the analysis would go unnoticed).
+   */
+  on_detect_error?: 'skip' | 'fail';
+}
+
 /**
- * Runs a camera's frames through the shared detector and the camera's analytics. Awaiting each result before
- * taking the next frame is what makes "latest frame wins" work: while the detector is busy, the source keeps
- * only the newest frame and counts the ones it replaced.
+ * Runs a camera's frames through the shared detector and the camera's analytics, results in frame order.
+ * The camera's region of interest (`roi`) is set on the detector before the first frame, so detections whose
+ * box centre lies outside it never reach the tracker.
  */
 export class CameraPipeline implements Module {
   readonly name: string;
@@ -38,28 +63,46 @@ export class CameraPipeline implements Module {
   private latestView: LatestView | undefined;
   private readonly counters = { frames: 0, detections: 0, detect_errors: 0, main_ms_mean: 0 };
   private readonly log: Logger;
+  private readonly depth: number;
+  private lastErrorLog = 0;
 
-  constructor(
-    private readonly cameraId: string,
-    private readonly source: FrameProducer,
-    private readonly detector: Detector,
-    private readonly analytics: CameraAnalytics,
-    private readonly clockSynced: () => boolean,
-    log: Logger,
-  ) {
-    this.name = `pipeline:${cameraId}`;
-    this.log = log.child({ mod: 'pipeline', camera: cameraId });
+  constructor(private readonly opts: CameraPipelineOptions) {
+    this.name = `pipeline:${opts.camera.id}`;
+    this.log = opts.log.child({ mod: 'pipeline', camera: opts.camera.id });
+    this.depth = opts.frames_in_flight ?? 1;
   }
 
+  /** Starts the loop in the background (live); see `run` to wait for a clip's end. */
   start(): Promise<void> {
-    this.loop = this.run();
+    this.loop = this.run().catch((err: unknown) => this.log.error({ err }, 'frame loop ended'));
     return Promise.resolve();
   }
 
   async stop(): Promise<void> {
     this.abort.abort();
     await this.loop;
-    await this.analytics.flush();
+    await this.opts.analytics.flush();
+  }
+
+  /**
+   * The frame loop: until the source ends (a clip) or `stop()`. Rejects with the source's error, or with a
+   * detection error when `on_detect_error` is `fail`. Does not flush the analytics (stop() does).
+   */
+  async run(): Promise<void> {
+    const { camera, source, detector } = this.opts;
+    detector.setRoi(camera.id, camera.roi);
+    // Results are analysed in frame order, each as soon as it is back; `window` bounds the frames in flight.
+    const window: Promise<void>[] = [];
+    let previous: Promise<void> = Promise.resolve();
+    for await (const frame of source.frames(this.abort.signal)) {
+      const result = detector.detect(camera.id, frame);
+      result.catch(() => undefined); // handled in order by `analyse`; not an unhandled rejection meanwhile
+      previous = previous.then(() => this.analyse(frame, result));
+      previous.catch(() => undefined); // the loop awaits it below
+      window.push(previous);
+      if (window.length >= this.depth) await window.shift();
+    }
+    await previous;
   }
 
   latest(): LatestView | undefined {
@@ -70,38 +113,30 @@ export class CameraPipeline implements Module {
     return { ...this.counters, main_ms_mean: Math.round(this.counters.main_ms_mean * 1000) / 1000 };
   }
 
-  private async run(): Promise<void> {
-    let lastErrorLog = 0;
-    for await (const frame of this.source.frames(this.abort.signal)) {
-      let result;
-      try {
-        result = await this.detector.detect(this.cameraId, frame);
-      } catch (err) {
-        this.counters.detect_errors += 1;
-        // The detector reports restarts itself; one line a minute here is enough to correlate.
-        if (Date.now() - lastErrorLog > 60_000) {
-          lastErrorLog = Date.now();
-          this.log.warn({ err }, 'detection failed for a frame');
-        }
-        continue;
+  private async analyse(frame: Frame, pending: Promise<DetectResult>): Promise<void> {
+    let result: DetectResult;
+    try {
+      result = await pending;
+    } catch (err) {
+      this.counters.detect_errors += 1;
+      if (this.opts.on_detect_error === 'fail') throw err;
+      // The detector reports restarts itself; one line a minute here is enough to correlate.
+      if (Date.now() - this.lastErrorLog > 60_000) {
+        this.lastErrorLog = Date.now();
+        this.log.warn({ err }, 'detection failed for a frame');
       }
-      if (result.status !== 'done') continue;
-      const t0 = performance.now();
-      const pixels = new Uint8Array(result.buffer, 0, frame.width * frame.height * 3);
-      this.analytics.update(
-        {
-          camera_id: this.cameraId,
-          captured_at_ms: frame.captured_at_ms,
-          mono_ms: frame.mono_ms,
-          clock_synced: this.clockSynced(),
-          frame: { data: pixels, width: frame.width, height: frame.height },
-        },
-        result.detections,
-      );
-      this.latestView = { detections: result.detections, frame: { data: pixels, width: frame.width, height: frame.height }, captured_at_ms: frame.captured_at_ms };
-      this.counters.frames += 1;
-      this.counters.detections += result.detections.length;
-      this.counters.main_ms_mean += (performance.now() - t0 - this.counters.main_ms_mean) * 0.05;
+      return;
     }
+    if (result.status !== 'done') return;
+    const t0 = performance.now();
+    const pixels: RgbFrame = { data: new Uint8Array(result.buffer, 0, frame.width * frame.height * 3), width: frame.width, height: frame.height };
+    this.opts.analytics.update(
+      { camera_id: this.opts.camera.id, captured_at_ms: frame.captured_at_ms, mono_ms: frame.mono_ms, clock_synced: this.opts.clockSynced(), frame: pixels },
+      result.detections,
+    );
+    this.latestView = { detections: result.detections, frame: pixels, captured_at_ms: frame.captured_at_ms };
+    this.counters.frames += 1;
+    this.counters.detections += result.detections.length;
+    this.counters.main_ms_mean += (performance.now() - t0 - this.counters.main_ms_mean) * 0.05;
   }
 }

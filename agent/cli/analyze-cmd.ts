@@ -7,8 +7,9 @@ import { loadConfigOrReport, type CliIo } from './io.js';
 const USAGE = 'usage: roadside-agent analyze --config FILE --camera ID [--fps N | --all-frames] [--evidence DIR] CLIP\n';
 
 /**
- * `analyze`: one camera's detector, tracker and analytics on a recorded clip, events as JSON lines on stdout
- * (no broker, no outbox). For tuning lines, zones and calibration on footage from the site.
+ * `analyze`: one camera's detector (with its roi), tracker and analytics on a recorded clip, through the same
+ * frame loop as `run`; events as JSON lines on stdout (no broker, no outbox). For tuning the roi, lines,
+ * zones and calibration on footage from the site.
  */
 export async function analyzeCommand(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseArgs({

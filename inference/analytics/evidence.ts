@@ -5,7 +5,8 @@ import sharp from 'sharp';
 import type { Evidence } from '../../contract/event.js';
 import { errorMessage } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
-import type { Box, FramePixels } from '../tracking/types.js';
+import type { RgbFrame } from '../frame.js';
+import type { Box } from '../tracking/types.js';
 
 /** Files this store owns: `<uuid>_<camera>_<type>-frame.jpg` / `-crop.jpg` (UUIDv7 first: name order is time order). */
 const OWNED = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}_[a-z0-9_-]+-(frame|crop)\.jpg$/;
@@ -23,7 +24,7 @@ export interface EvidenceOptions {
 }
 
 export interface EvidenceRequest {
-  frame: FramePixels;
+  frame: RgbFrame;
   /** Object box in camera pixels. */
   box: Box;
   /** Camera frame size, the space of `box`. */
@@ -95,7 +96,7 @@ export class EvidenceStore {
       this.counters.dropped++;
       return undefined;
     }
-    const frame: FramePixels = { ...req.frame, data: Buffer.from(req.frame.data) };
+    const frame: RgbFrame = { width: req.frame.width, height: req.frame.height, data: Buffer.from(req.frame.data) };
     this.counters.pending++;
     return this.write({ ...req, frame }).then(
       (ev) => {
@@ -115,9 +116,8 @@ export class EvidenceStore {
     this.ready ??= this.scan();
     await this.ready;
     const { frame } = req;
-    const channels = frame.channels ?? 3;
-    if (frame.data.length < frame.width * frame.height * channels) throw new Error(`frame buffer too small for ${frame.width}x${frame.height}x${channels}`);
-    const raw = { raw: { width: frame.width, height: frame.height, channels } } as const;
+    if (frame.data.length < frame.width * frame.height * 3) throw new Error(`frame buffer too small for ${frame.width}x${frame.height} RGB`);
+    const raw = { raw: { width: frame.width, height: frame.height, channels: 3 } } as const;
     const region = cropRegion(req.box, req.camera, frame);
     const [full, crop] = await Promise.all([
       sharp(frame.data, raw)

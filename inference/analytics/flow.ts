@@ -1,4 +1,12 @@
-/** Flow statistics per counting line in fixed time bins aligned to the wall clock. */
+// Flow statistics per counting line in fixed time bins aligned to the wall clock, and their `flow` events.
+import { isoTime, makeEvent } from '../../contract/event.js';
+import type { LineConfig } from '../../config/schema/index.js';
+import type { Crossing } from './lines.js';
+import { round, type EventOutlet, type Stamp } from './outlet.js';
+import { percentile, SPEED_HALF_WINDOW_MS, type SpeedListener } from './speed.js';
+
+/** A flow bin waits at most this long after its end for the speeds of its last crossings, ms. */
+export const FLOW_GRACE_MS = SPEED_HALF_WINDOW_MS + 1000;
 
 export interface FlowDirection {
   volume: number;
@@ -158,4 +166,95 @@ export class FlowBins {
       emitted: false,
     };
   }
+}
+
+/**
+ * Flow of the camera's counting lines: volume per direction and class, speeds measured at the line and
+ * occupancy, one `flow` event per line and bin (see FlowBins for the time keeping).
+ */
+export class LineFlow {
+  private readonly bins: FlowBins;
+  /** The frame analysed last: a bin's event carries its time when that is before the bin's end. */
+  private last: Stamp | undefined;
+
+  constructor(
+    private readonly lines: readonly LineConfig[],
+    bin_ms: number,
+    gap_cap_ms: number,
+    private readonly outlet: EventOutlet,
+  ) {
+    this.bins = new FlowBins(lines.length, bin_ms, gap_cap_ms, FLOW_GRACE_MS, (bin) => this.emit(bin));
+  }
+
+  /** A frame is being analysed: accounts the time since the previous one. */
+  advance(now: Stamp): void {
+    this.last = now;
+    this.bins.advance(now.mono, now.wall);
+  }
+
+  /**
+   * Counts a crossing in the bin of its time. With `speedFollows` the bin waits for the speed measured at
+   * the crossing: the returned listener takes it.
+   */
+  count(c: Crossing, speedFollows: boolean): SpeedListener | undefined {
+    const bin = this.bins.binAt(c.mono);
+    if (!bin) return undefined;
+    const fd = bin.lines[c.index]![c.direction];
+    fd.volume++;
+    fd.by_class.set(c.track.class_name, (fd.by_class.get(c.track.class_name) ?? 0) + 1);
+    if (!speedFollows) return undefined;
+    bin.pending++;
+    return (kmh) => {
+      bin.pending--;
+      if (kmh !== undefined && !bin.emitted) fd.speeds_kmh.push(kmh);
+    };
+  }
+
+  /** End of a frame: the line occupancy it showed (held until the next frame), then the bins that are complete. */
+  endFrame(occupied: readonly boolean[], mono: number): void {
+    this.bins.setOccupied(occupied);
+    this.bins.release(mono);
+  }
+
+  /** Shutdown: ends the bin in progress (partial: see its `observed_s`) and hands over everything. */
+  flush(now: Stamp): void {
+    this.bins.flush(now.mono, now.wall);
+  }
+
+  private emit(bin: FlowBin): void {
+    const last = this.last;
+    const wall = Math.min(bin.end_wall_ms, last?.wall ?? bin.end_wall_ms);
+    const mono = Math.max(0, Math.min(bin.end_mono_ms, last?.mono ?? bin.end_mono_ms));
+    this.lines.forEach((line, i) => {
+      const fl = bin.lines[i]!;
+      this.outlet.send(
+        makeEvent({
+          type: 'flow',
+          ...this.outlet.envelope({ wall, mono, synced: last?.synced ?? false }),
+          rule: { kind: 'line', id: line.id },
+          attributes: {
+            bin_start: isoTime(bin.start_wall_ms),
+            bin_end: isoTime(bin.end_wall_ms),
+            observed_s: round(bin.observed_ms / 1000, 3),
+            occupancy: bin.observed_ms > 0 ? round(Math.min(1, fl.occupied_ms / bin.observed_ms), 4) : 0,
+            in: directionStats(fl.in),
+            out: directionStats(fl.out),
+          },
+        }),
+      );
+    });
+  }
+}
+
+function directionStats(d: FlowDirection) {
+  const out: { volume: number; volume_by_class: Record<string, number>; speed_samples: number; speed_mean_kmh?: number; speed_p85_kmh?: number } = {
+    volume: d.volume,
+    volume_by_class: Object.fromEntries(d.by_class),
+    speed_samples: d.speeds_kmh.length,
+  };
+  if (d.speeds_kmh.length > 0) {
+    out.speed_mean_kmh = round(d.speeds_kmh.reduce((s, v) => s + v, 0) / d.speeds_kmh.length, 1);
+    out.speed_p85_kmh = round(percentile(d.speeds_kmh, 0.85)!, 1);
+  }
+  return out;
 }

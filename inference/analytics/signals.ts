@@ -1,4 +1,6 @@
-export type SignalState = 'red' | 'amber' | 'green';
+import type { SignalState } from '../../contract/commands.js';
+
+export type { SignalState };
 
 const KEEP = 64;
 

@@ -1,4 +1,10 @@
-/** Ground positions of one track over time, and the speed fitted to them. */
+// Ground positions of one track over time, the speed fitted to them, and the speed meter of a camera.
+import { makeEvent, type EventObject } from '../../contract/event.js';
+import type { Box } from '../tracking/types.js';
+import { anchorOf } from './geometry.js';
+import type { Homography } from './homography.js';
+import type { Crossing } from './lines.js';
+import { round, type EventOutlet, type Stamp } from './outlet.js';
 
 /** Positions kept per track: enough for the longest window at 30 fps. */
 const CAPACITY = 128;
@@ -136,4 +142,130 @@ export function percentile(values: readonly number[], p: number): number | undef
   const lo = Math.floor(pos);
   const hi = Math.ceil(pos);
   return s[lo]! + (s[hi]! - s[lo]!) * (pos - lo);
+}
+
+/** Speed at a line is fitted over the positions this long either side of the crossing, ms. */
+export const SPEED_HALF_WINDOW_MS = 600;
+/** The running speed of an object is fitted over its positions this far back, ms. */
+export const SPEED_TRAIL_MS = 1200;
+
+/** Told the speed measured at a crossing, km/h, or undefined when none could be fitted. */
+export type SpeedListener = (kmh: number | undefined) => void;
+
+interface PendingSpeed {
+  lineId: string;
+  direction: 'in' | 'out';
+  /** Crossing time. */
+  mono: number;
+  due: number;
+  /** The frame that saw the crossing: the speed event carries its time and the object as it was. */
+  frame: Stamp;
+  object: EventObject;
+  listener: SpeedListener | undefined;
+}
+
+interface Motion {
+  ground: GroundTrack;
+  speed: SpeedEstimate | undefined;
+  maxKmh: number | undefined;
+  pending: PendingSpeed[];
+}
+
+/**
+ * Ground speed of the tracks, with a calibrated camera only: the running speed (objects in events) and the
+ * speed at each line crossing, a `speed` event once the positions SPEED_HALF_WINDOW_MS after it are in.
+ */
+export class SpeedMeter {
+  private readonly tracks = new Map<number, Motion>();
+  private readonly withPending = new Set<Motion>();
+
+  constructor(
+    private readonly homography: Homography | undefined,
+    private readonly positionErrorM: number,
+    private readonly outlet: EventOutlet,
+  ) {}
+
+  begin(trackId: number): void {
+    if (this.homography) this.tracks.set(trackId, { ground: new GroundTrack(), speed: undefined, maxKmh: undefined, pending: [] });
+  }
+
+  /** Whether the track's speed is measured (camera calibrated). */
+  measures(trackId: number): boolean {
+    return this.tracks.has(trackId);
+  }
+
+  /** `raw`: the detection's box this frame (the filtered box lags), undefined when the track was not seen. */
+  observe(trackId: number, raw: Box | undefined, mono: number): void {
+    const m = this.tracks.get(trackId);
+    if (!m || !raw || !this.homography) return;
+    const [u, v] = anchorOf(raw);
+    const g = this.homography.toWorld(u, v);
+    if (!g) return;
+    m.ground.push(mono, g[0], g[1]);
+    const est = m.ground.fit(mono - SPEED_TRAIL_MS, mono, this.positionErrorM);
+    if (!est) return;
+    m.speed = est;
+    const kmh = est.speed_ms * 3.6;
+    if (est.span_s * 1000 >= 0.75 * SPEED_TRAIL_MS && (m.maxKmh === undefined || kmh > m.maxKmh)) m.maxKmh = kmh;
+  }
+
+  /** Running speed of the track, if known. */
+  current(trackId: number): SpeedEstimate | undefined {
+    return this.tracks.get(trackId)?.speed;
+  }
+
+  /** Highest running speed over a full trail, km/h. */
+  maxKmh(trackId: number): number | undefined {
+    return this.tracks.get(trackId)?.maxKmh;
+  }
+
+  /** Measures the speed at a crossing once the positions after it are in; `listener` hears the result. */
+  pend(c: Crossing, listener: SpeedListener | undefined): void {
+    const m = this.tracks.get(c.track.id);
+    if (!m) return;
+    m.pending.push({ lineId: c.line.id, direction: c.direction, mono: c.mono, due: c.mono + SPEED_HALF_WINDOW_MS, frame: c.now, object: c.object, listener });
+    this.withPending.add(m);
+  }
+
+  /** Measures the crossings whose window is complete by `mono`. */
+  resolveDue(mono: number): void {
+    for (const m of this.withPending) {
+      const keep: PendingSpeed[] = [];
+      for (const p of m.pending) {
+        if (mono >= p.due) this.resolve(m, p);
+        else keep.push(p);
+      }
+      m.pending = keep;
+      if (keep.length === 0) this.withPending.delete(m);
+    }
+  }
+
+  /** The track ended: measures its pending crossings with what there is. */
+  settle(trackId: number): void {
+    const m = this.tracks.get(trackId);
+    if (!m) return;
+    for (const p of m.pending) this.resolve(m, p);
+    m.pending.length = 0;
+    this.withPending.delete(m);
+  }
+
+  drop(trackId: number): void {
+    this.tracks.delete(trackId);
+  }
+
+  private resolve(m: Motion, p: PendingSpeed): void {
+    const est = m.ground.fit(p.mono - SPEED_HALF_WINDOW_MS, p.mono + SPEED_HALF_WINDOW_MS, this.positionErrorM);
+    const kmh = est ? est.speed_ms * 3.6 : undefined;
+    p.listener?.(kmh);
+    if (!est || kmh === undefined) return;
+    this.outlet.send(
+      makeEvent({
+        type: 'speed',
+        ...this.outlet.envelope(p.frame),
+        object: { ...p.object, speed_kmh: round(kmh, 1), speed_uncertainty_kmh: round(est.sigma_ms * 3.6, 1) },
+        rule: { kind: 'line', id: p.lineId },
+        attributes: { direction: p.direction, window_s: round(est.span_s, 3), samples: est.samples, distance_m: round(est.distance_m, 2) },
+      }),
+    );
+  }
 }

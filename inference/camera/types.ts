@@ -1,4 +1,5 @@
 // Public types of the camera source: frames, status, stats.
+import type { RgbFrame } from '../frame.js';
 
 /**
  * Where the picture sits inside a letterboxed frame. A point (x, y) of the frame maps back to camera
@@ -13,13 +14,12 @@ export interface Letterbox {
   pad_y: number;
 }
 
-/** One decoded frame, already at the detector's input size. */
-export interface Frame {
+/**
+ * One decoded frame, already at the detector's input size. `data` (packed RGB, see RgbFrame) is owned by the
+ * consumer once handed out (transferable).
+ */
+export interface Frame extends RgbFrame {
   camera: string;
-  /** Packed RGB, row-major, width*height*3 bytes. Owned by the consumer once handed out (transferable). */
-  data: Uint8Array;
-  width: number;
-  height: number;
   /** Camera frame size as ffmpeg decoded it (falls back to the configured `frame` size until known). */
   source_width: number;
   source_height: number;

@@ -1,3 +1,5 @@
+import type { RgbFrame } from '../frame.js';
+
 /** Axis-aligned box [x1, y1, x2, y2] in camera pixels (x right, y down). */
 export type Box = [x1: number, y1: number, x2: number, y2: number];
 
@@ -10,18 +12,6 @@ export interface Detection {
   class_name: string;
 }
 
-/** Pixels of the analysed frame, for evidence only. Boxes stay in camera pixels; this frame may be smaller
- * (e.g. scaled to the model input) as long as it shows the whole camera view: crops are scaled by
- * `width / camera.frame.width` and `height / camera.frame.height`. */
-export interface FramePixels {
-  /** Packed rows, `channels` bytes per pixel, RGB(A) order. Copied when evidence is taken, so the caller may reuse it. */
-  data: Uint8Array;
-  width: number;
-  height: number;
-  /** 3 (RGB, default) or 4 (RGBA). */
-  channels?: 3 | 4;
-}
-
 /** When and where a frame was captured. */
 export interface FrameContext {
   camera_id: string;
@@ -31,5 +21,10 @@ export interface FrameContext {
   mono_ms: number;
   /** True once the box's clock is NTP-synchronised; copied into every event. */
   clock_synced: boolean;
-  frame?: FramePixels;
+  /**
+   * Pixels of the analysed frame, for evidence only (copied when evidence is taken, so the caller may reuse
+   * them). Boxes stay in camera pixels; this frame may be smaller (e.g. scaled to the model input) as long as
+   * it shows the whole camera view: crops are scaled by `width / camera.frame.width` and `height / camera.frame.height`.
+   */
+  frame?: RgbFrame;
 }

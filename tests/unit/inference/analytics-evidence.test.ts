@@ -9,7 +9,7 @@ import { AnalyticsSchema, CameraSchema } from '../../../config/schema/index.js';
 import { CameraAnalytics } from '../../../inference/analytics/engine.js';
 import { cropRegion, EvidenceStore } from '../../../inference/analytics/evidence.js';
 import { linearPath, prng, simulate } from '../../../testkit/synthetic-scenes.js';
-import type { FramePixels } from '../../../inference/tracking/types.js';
+import type { RgbFrame } from '../../../inference/frame.js';
 
 const dirs: string[] = [];
 const tempDir = () => {
@@ -24,7 +24,7 @@ afterAll(() => {
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 /** An RGB frame of seeded noise (compresses badly: predictable, sizeable JPEGs). */
-function noiseFrame(width: number, height: number, seed: number): FramePixels {
+function noiseFrame(width: number, height: number, seed: number): RgbFrame {
   const rand = prng(seed);
   const data = Buffer.alloc(width * height * 3);
   for (let i = 0; i < data.length; i++) data[i] = Math.floor(rand() * 256);
