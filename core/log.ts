@@ -8,10 +8,15 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export const LOG_PRETTY = ['auto', 'always', 'never'] as const;
 
 const SECRET_KEY = /pass(word|phrase)?$|token|secret|authorization|cookie|private_?key|^key$|credentials?/i;
-const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)([^/\s@:]*)(?::[^/\s@]*)?@/gi;
+/**
+ * A URL's user info: everything from "scheme://" to the last "@" before a blank or a quote. Greedy on purpose:
+ * a password with an unencoded "@" or "/" is hidden whole; a path that happens to hold an "@" loses a little
+ * more than needed, which is the safe side. Bounded, so a long text without blanks costs linear time.
+ */
+const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s"'`<>\\]{0,512}@/gi;
 const REDACTED = '[redacted]';
 
-/** Hides credentials inside URLs ("rtsp://admin:pw@cam" → "rtsp://[redacted]@cam"). */
+/** Hides credentials inside URLs ("rtsp://admin:pw@cam" → "rtsp://[redacted]@cam"), wherever they are in the text. */
 export function redactUrl(text: string): string {
   return text.replace(URL_USERINFO, (_m, scheme: string) => `${scheme}${REDACTED}@`);
 }

@@ -2,6 +2,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { EXIT, errorMessage } from '../../core/errors.js';
+import { redactUrl } from '../../core/log.js';
 import { packageVersion } from '../../core/paths.js';
 import { analyzeCommand } from './analyze-cmd.js';
 import { configCommand } from './config-cmd.js';
@@ -29,8 +30,14 @@ function usage(): string {
   ].join('\n');
 }
 
+/** `io` with URL credentials hidden from everything written, whatever the command or the error says. */
+function redacting(io: CliIo): CliIo {
+  return { ...io, stdout: (t) => io.stdout(redactUrl(t)), stderr: (t) => io.stderr(redactUrl(t)) };
+}
+
 /** The whole CLI as a function, so tests can run commands in-process. */
-export async function cli(argv: string[], io: CliIo): Promise<number> {
+export async function cli(argv: string[], rawIo: CliIo): Promise<number> {
+  const io = redacting(rawIo);
   const [name, ...args] = argv;
   if (name === 'version' || name === '--version') {
     io.stdout(`${packageVersion()}\n`);
@@ -54,8 +61,23 @@ export async function cli(argv: string[], io: CliIo): Promise<number> {
   }
 }
 
+/**
+ * Resolves once everything written to `stream` so far has left the process. A pipe takes 64 KiB at a time:
+ * exiting earlier drops the rest (and with it the summary line). A reader that went away (EPIPE) also ends it.
+ */
+export function drained(stream: NodeJS.WritableStream & { destroyed?: boolean; writableLength?: number }): Promise<void> {
+  if (stream.destroyed || stream.writableLength === 0) return Promise.resolve();
+  return new Promise((done) => {
+    stream.once('error', () => done());
+    stream.write('', () => done());
+  });
+}
+
 const invokedDirectly = process.argv[1] !== undefined && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
 if (invokedDirectly) {
+  const code = await cli(process.argv.slice(2), processIo());
+  process.exitCode = code;
+  await Promise.all([drained(process.stdout), drained(process.stderr)]);
   // Exit explicitly: a module that failed to stop within its deadline must not keep the process alive.
-  process.exit(await cli(process.argv.slice(2), processIo()));
+  process.exit(code);
 }

@@ -4,7 +4,7 @@ import { EXIT } from '../../core/errors.js';
 import { Controller } from '../lifecycle.js';
 import { createLogger } from '../../core/log.js';
 import { supervise } from '../supervisor.js';
-import { loadConfigOrReport, type CliIo } from './io.js';
+import { loadConfigFileOrReport, type CliIo } from './io.js';
 
 /** `run --config FILE`: nothing starts on an invalid config; otherwise runs until SIGTERM/SIGINT. */
 export async function runCommand(args: string[], io: CliIo): Promise<number> {
@@ -13,7 +13,7 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
     io.stderr('usage: roadside-agent run --config FILE [--stop-deadline-ms MS]\n');
     return EXIT.USAGE;
   }
-  const loaded = loadConfigOrReport(values.config, io, 'not starting: the config has problems\n');
+  const loaded = await loadConfigFileOrReport(values.config, io, 'not starting: the config has problems\n');
   if (typeof loaded === 'number') return loaded;
   const { config } = loaded;
   const log = createLogger({ level: config.logging.level, pretty: config.logging.pretty });

@@ -326,6 +326,19 @@ describe('provision (real processes)', () => {
     expect((err as { stderr: string }).stderr).toMatch(new RegExp(`${b2.out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+ mqtt\\.url: plaintext ws://`));
   });
 
+  it('the compiled binary refuses --out on /proc at once (it used to never return) and a password for an unknown camera', async () => {
+    const b = box();
+    const args = [BIN, ...baseArgs(b), '--camera', CLIP, '--frame', '768x576', '--mqtt-url', 'mqtt://127.0.0.1:1883', '--no-probe'];
+    const proc = await run('node', [...args, '--out', '/proc/x/agent.yaml'], { timeout: 20_000 }).catch((e: { code: number; stderr: string }) => e);
+    expect('code' in proc && proc.code).toBe(64);
+    expect((proc as { stderr: string }).stderr).toContain('--out /proc/x/agent.yaml: on /proc, a kernel pseudo-filesystem');
+    const cam9 = await run('node', [...args, '--camera-password', 'cam9=Cam9-Secret'], { timeout: 20_000 }).catch((e: { code: number; stderr: string }) => e);
+    expect('code' in cam9 && cam9.code).toBe(64);
+    expect((cam9 as { stderr: string }).stderr).toContain('names no camera of this box (cameras: cam1)');
+    expect((cam9 as { stderr: string }).stderr).not.toContain('Cam9-Secret');
+    expect(existsSync(b.root)).toBe(false);
+  });
+
   it('prompts in a terminal without echoing passwords (pseudo-terminal)', async () => {
     const b = box();
     const steps: [string, string][] = [

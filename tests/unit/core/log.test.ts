@@ -20,6 +20,22 @@ describe('redaction', () => {
     expect(redactUrl('rtsp://127.0.0.1/stream')).toBe('rtsp://127.0.0.1/stream');
   });
 
+  it('hides the whole user info, also with "@", "/" or ":" in the password, in JSON and in cut text', () => {
+    expect(redactUrl('mqtt://agent:P@ss@host:1883/x')).toBe('mqtt://[redacted]@host:1883/x');
+    expect(redactUrl('rtsp://admin:pa/ss@127.0.0.1/s')).toBe('rtsp://[redacted]@127.0.0.1/s');
+    expect(redactUrl('{"a":"mqtt://u:p:w@h","b":"rtsp://v:q@c/s"}')).toBe('{"a":"mqtt://[redacted]@h","b":"rtsp://[redacted]@c/s"}');
+    expect(redactUrl('got "mqtt://agent:PASSWORD@host" (env ROADSIDE_MQTT_URL)')).toBe('got "mqtt://[redacted]@host" (env ROADSIDE_MQTT_URL)');
+    // No user info: unchanged, including ports and e-mail addresses after a blank.
+    expect(redactUrl('mqtts://broker:8883/x sent by ops@example.org')).toBe('mqtts://broker:8883/x sent by ops@example.org');
+  });
+
+  it('costs linear time on a long text without blanks', () => {
+    const text = 'a://'.repeat(250_000);
+    const started = Date.now();
+    expect(redactUrl(text)).toBe(text);
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+
   it('blanks secret-looking keys at any depth and keeps the rest', () => {
     const out = redact({ mqtt: { url: 'mqtt://a:b@h', password: 'pw', tls: { key: '/etc/k.pem' } }, token: 'tok', count: 3, ok: true }) as Record<string, unknown>;
     expect(out).toEqual({ mqtt: { url: 'mqtt://[redacted]@h', password: '[redacted]', tls: { key: '[redacted]' } }, token: '[redacted]', count: 3, ok: true });
