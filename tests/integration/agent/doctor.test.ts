@@ -251,7 +251,8 @@ describe.concurrent('doctor: each failure provoked', () => {
 
   it('a model file that is not a model: model FAIL', async () => {
     const fake = join(base, 'fake-model.onnx');
-    writeFileSync(fake, 'this is a text file, not an ONNX model\n');
+    // Passes config check's ONNX header check (ir_version, a graph), yet ONNX Runtime cannot load it.
+    writeFileSync(fake, Buffer.from([0x08, 0x08, 0x3a, 0x04, 0x0a, 0x02, 0x12, 0x00]));
     const box = makeBox({ model: fake });
     const { code, byCheck } = await doctorJson(box);
     const m = byCheck('model');
@@ -275,7 +276,7 @@ describe.concurrent('doctor: each failure provoked', () => {
   it('damaged outbox: outbox FAIL, the file left where it is (never quarantined by doctor)', async () => {
     const box = makeBox();
     const db = join(box.data, 'outbox.db');
-    writeFileSync(db, 'not a database '.repeat(500));
+    writeFileSync(db, Buffer.concat([Buffer.from('SQLite format 3\0', 'latin1'), Buffer.from('not a database '.repeat(500))]));
     const before = sha(db);
     const { code, byCheck } = await doctorJson(box);
     const o = byCheck('outbox');
@@ -286,6 +287,20 @@ describe.concurrent('doctor: each failure provoked', () => {
     expect(sha(db)).toBe(before);
     expect(readdirSync(box.data).filter((n) => n.includes('corrupt'))).toEqual([]);
     expect(statSync(db).size).toBeGreaterThan(0);
+  });
+
+  it('a file that is not an SQLite database at outbox.path: outbox FAIL, never to be moved by the agent', async () => {
+    const box = makeBox();
+    const db = join(box.data, 'outbox.db');
+    writeFileSync(db, 'root:x:0:0:root:/root:/bin/bash\n');
+    const before = sha(db);
+    const { code, byCheck } = await doctorJson(box);
+    const o = byCheck('outbox');
+    expect(code).toBe(1);
+    expect(o.status).toBe('fail');
+    expect(o.detail).toContain('is not an SQLite database');
+    expect(o.fix).toContain('move that file out of the way');
+    expect(sha(db)).toBe(before);
   });
 });
 

@@ -5,7 +5,7 @@
 // SD card takes seconds, which would stall the camera measurement running meanwhile. Like any SQLite reader of
 // a WAL database it may leave an empty -wal and a -shm beside the file; SQLite gives them the database file's
 // owner and mode, so the agent uses them as its own.
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -85,6 +85,22 @@ const fileBytes = (f: string): number => {
   }
 };
 
+const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
+
+function hasSqliteHeader(f: string): boolean {
+  try {
+    const fd = openSync(f, 'r');
+    try {
+      const head = Buffer.alloc(SQLITE_HEADER.length);
+      return readSync(fd, head, 0, head.length, 0) === head.length && head.equals(SQLITE_HEADER);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return false;
+  }
+}
+
 const showBytes = (b: number): string => (b < 1e6 ? `${Math.ceil(b / 1e3)} kB` : `${(b / 1e6).toFixed(1)} MB`);
 
 export async function checkOutbox(outbox: OutboxConfig, signal: AbortSignal, now = Date.now()): Promise<CheckOutcome> {
@@ -100,6 +116,10 @@ export async function checkOutbox(outbox: OutboxConfig, signal: AbortSignal, now
   const bytes = fileBytes(file) + fileBytes(`${file}-wal`);
   figures.size_mb = Math.round(bytes / 1e4) / 100;
 
+  // The agent refuses to open (or quarantine) a file that is not an SQLite database: it may be someone else's.
+  if (bytes > 0 && !hasSqliteHeader(file)) {
+    return fail(`${file} is not an SQLite database: the agent refuses to open or move it`, 'move that file out of the way if it is a leftover, or point outbox.path at a file of the agent\'s own', figures);
+  }
   const r = await inspect(file, signal);
   if (!r.ok) {
     if (r.code !== null && /^SQLITE_(CORRUPT|NOTADB)/.test(r.code)) {
