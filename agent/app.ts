@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { LoadedConfig } from '../config/loader.js';
-import { uuidv7, type EventDraft } from '../contract/event.js';
+import type { EventDraft } from '../contract/event.js';
 import type { CameraStatusPayload } from '../contract/status.js';
 import { relativeTopic } from '../contract/topics.js';
 import { CameraAnalytics } from '../inference/analytics/index.js';
@@ -12,7 +12,7 @@ import { CameraPipeline } from '../inference/pipeline.js';
 import { Outbox } from '../buffer/index.js';
 import { registerAgentCommands } from './commands/index.js';
 import { LiveFigures } from './figures.js';
-import { HealthSampler, RestartLog, Watchdog } from './health/index.js';
+import { HealthPublisher, HealthSampler, RestartLog, Watchdog } from './health/index.js';
 import type { Logger } from '../core/log.js';
 import type { Module } from '../core/module.js';
 import { packageVersion } from '../core/paths.js';
@@ -45,8 +45,9 @@ function cameraStatusPayload(s: CameraStatus): CameraStatusPayload | undefined {
 /**
  * Composes the agent from a validated config. Constructors only assign: nothing runs until the controller
  * starts the modules, in this order: restart log, outbox, (embedded broker), uplink, detector, cameras,
- * pipelines, health, status server, systemd watchdog. The reverse order on stop lets the pipelines flush
- * their last events into the outbox while the uplink is still connected.
+ * pipelines, health publisher, health, status server, systemd watchdog. The reverse order on stop lets the
+ * pipelines flush their last events into the outbox before the uplink stops: its stop commits them and delivers
+ * everything committed (bounded) before publishing `stopped`.
  */
 export function buildAgent(loaded: LoadedConfig, log: Logger): Agent {
   const { config } = loaded;
@@ -101,14 +102,15 @@ export function buildAgent(loaded: LoadedConfig, log: Logger): Agent {
       if (payload) uplink.publishNow(relativeTopic.cameraStatus(s.camera), payload, { retain: true });
     });
   });
-  health.onSample((p) => outbox.append({ id: uuidv7(), topic: relativeTopic.health, priority: 'health', payload: p }));
+  // Health goes through the outbox, and also directly while the disk is full (status then carries disk_full).
+  const healthPublisher = new HealthPublisher({ health, outbox, uplink, log: log.child({ mod: 'health' }) });
   registerAgentCommands({ commands: uplink.commands, config, analytics, log, loaded, requestRestart: (reason: string) => fatal(reason) });
 
   const status = new StatusServer({ config: config.status, cameras: config.cameras, device: config.device, health, figures, restarts, log });
   const watchdog = new Watchdog({ isHealthy: () => health.mainLoopHealthy(), restarts, log });
   const broker = config.mqtt.embedded_broker ? [new EmbeddedBroker(config.mqtt, log.child({ mod: 'broker' }))] : [];
 
-  const modules: Module[] = [restarts, outbox, ...broker, uplink, detector, ...cameras, ...pipelines, health, ...(config.status.enabled ? [status] : []), watchdog];
+  const modules: Module[] = [restarts, outbox, ...broker, uplink, detector, ...cameras, ...pipelines, healthPublisher, health, ...(config.status.enabled ? [status] : []), watchdog];
   return {
     modules,
     onFatal: (h) => fatalHandlers.push(h),

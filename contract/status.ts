@@ -10,6 +10,13 @@ export const Session = z
   .min(1)
   .describe('Connection session number: grows by one at every connect attempt and survives restarts (stored in the outbox). A Will with a lower session than the last online is late and can be ignored');
 
+/**
+ * Conditions the retained status carries while they last. disk_full: the outbox cannot write (events wait in
+ * memory, bounded; health reports are published directly, outside the outbox, with QoS 1).
+ */
+export const STATUS_CONDITIONS = ['disk_full'] as const;
+export type StatusCondition = (typeof STATUS_CONDITIONS)[number];
+
 /** `{base}/status`, retained, QoS 1. */
 export const StatusPayload = z
   .strictObject({
@@ -20,6 +27,12 @@ export const StatusPayload = z
     ts: z.iso
       .datetime({ offset: true })
       .describe('ISO 8601. online/stopped: when published. offline (Will): when the connection that set the Will was opened, since the broker sends the Will unchanged'),
+    conditions: z
+      .array(z.enum(STATUS_CONDITIONS))
+      .optional()
+      .describe(
+        'Degraded conditions while online (absent when none). disk_full: the outbox cannot write; events wait in memory and health reports bypass it. The status is published again (same session, new ts) when a condition starts or ends',
+      ),
   })
   .describe('Agent availability (Sparkplug-style death certificate with a session number)');
 export type StatusPayload = z.infer<typeof StatusPayload>;

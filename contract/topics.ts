@@ -62,7 +62,8 @@ export const TOPICS = {
     retained: false,
     qos: 1,
     schema: HealthMessage,
-    description: 'Periodic health report, sent through the outbox with the lowest priority (body: agent/health)',
+    description:
+      'Periodic health report, sent through the outbox with the lowest priority (body: agent/health). While the disk is full (status conditions: disk_full) each report is also published directly; the copy the outbox sends later carries the same id and seq',
   },
   camera_status: {
     pattern: '{base}/cameras/{camera}/status',

@@ -45,6 +45,8 @@ export interface StatusServerOptions {
   recentEventsLimit?: number;
   /** Delays between bind attempts while the port is taken. Default 1 s doubling to 30 s, jittered. */
   bindBackoff?: BackoffOptions;
+  /** Longest wait for a request's headers (slowloris guard), ms; answered with 408. Default 10000. */
+  headersTimeoutMs?: number;
 }
 
 const STATIC_TYPES: Record<string, string> = {
@@ -81,6 +83,7 @@ const MAX_CONNECTIONS = 64;
 const MAX_IN_FLIGHT = 16;
 const HARD_MAX_SOCKETS = 512;
 const RETRY_AFTER_S = 2;
+const HEADERS_TIMEOUT_MS = 10_000;
 
 function defaultPublicDir(): string {
   const here = join(dirname(fileURLToPath(import.meta.url)), 'public');
@@ -137,15 +140,22 @@ export class StatusServer implements Module {
       );
     }
     this.wss = new WebSocketServer({ noServer: true, maxPayload: 4096 });
-    const server = createServer((req, res) => void this.handle(req, res));
+    const headersTimeout = this.opts.headersTimeoutMs ?? HEADERS_TIMEOUT_MS;
+    // Node checks the timeouts every connectionsCheckingInterval (default 30 s): check often enough that they hold.
+    const server = createServer({ connectionsCheckingInterval: Math.min(1000, headersTimeout) }, (req, res) => void this.handle(req, res));
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
+    // Without a listener Node drops CONNECT requests without an answer: say what is allowed instead.
+    server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+      socket.on('error', () => undefined);
+      socket.end('HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    });
     server.on('connection', (socket: Socket) => {
       if (this.admitted.size >= MAX_CONNECTIONS) return; // served, but only with 503 (see handle)
       this.admitted.add(socket);
       socket.once('close', () => this.admitted.delete(socket));
     });
     server.maxConnections = HARD_MAX_SOCKETS;
-    server.headersTimeout = 10_000;
+    server.headersTimeout = headersTimeout;
     server.requestTimeout = 30_000;
     this.server = server;
     this.binder = new Binder(server, {

@@ -52,6 +52,7 @@ interface Cork {
 }
 
 const REFUSED_PAUSE_MS = 5_000;
+const FINISH_POLL_MS = 10;
 /** MQTT 5 reason codes that will never succeed on retry: the message is dropped (logged and counted). */
 const PERMANENT_REFUSALS = new Set([0x90, 0x95, 0x99]);
 
@@ -96,15 +97,29 @@ export class Drain {
     this.pump();
   }
 
-  /** Stops sending new messages; those in flight may still be acknowledged (clean shutdown). */
-  hold(): void {
+  /**
+   * Clean shutdown: keeps sending until every committed row is acknowledged, at most `ms`, then stops sending
+   * and lets what is still in flight be acknowledged within the same bound. Rows left over (time up, broker
+   * refusing, rows the disk could not take) stay in the outbox for the next start. Returns the unsent rows
+   * the outbox still holds (committed or not).
+   */
+  async finish(ms: number): Promise<number> {
+    const deadline = Date.now() + ms;
+    while (this.flowing && Date.now() < deadline && !this.delivered()) {
+      this.pump();
+      await new Promise((r) => setTimeout(r, FINISH_POLL_MS));
+    }
     this.flowing = false;
+    while (this.inflight.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, FINISH_POLL_MS));
+    return this.d.outbox.isOpen ? this.d.outbox.stats().depth_total : 0;
   }
 
-  /** Waits until every in-flight message is acknowledged, at most `ms`. */
-  async waitIdle(ms: number): Promise<void> {
-    const deadline = Date.now() + ms;
-    while (this.inflight.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  /** Nothing in flight or read ahead, and no committed row unacknowledged. */
+  private delivered(): boolean {
+    if (this.inflight.size > 0 || this.readQueue.length > 0) return false;
+    if (!this.d.outbox.isOpen) return true;
+    const s = this.d.outbox.stats();
+    return s.depth_total - s.pending_rows <= 0;
   }
 
   /** The connection is gone: forgets the in-flight state and returns every leased row to the outbox. */

@@ -6,7 +6,7 @@ import mqtt, { type IClientOptions, type IClientPublishOptions, type IPublishPac
 import type { Outbox } from '../../buffer/outbox.js';
 import type { MqttConfig } from '../../config/schema/index.js';
 import { BirthInfo, type BirthPayload } from '../../contract/birth.js';
-import type { StatusPayload } from '../../contract/status.js';
+import type { StatusCondition, StatusPayload } from '../../contract/status.js';
 import { CONTRACT_VERSION, isRelativeTopic, type Topics } from '../../contract/topics.js';
 import { AgentError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
@@ -28,7 +28,7 @@ export interface SessionHooks {
   connected(link: Link, receiveMaximum: number | undefined): Promise<void>;
   /** Birth and online are out: messages may flow. */
   online(link: Link): void;
-  /** A clean stop begins: let in-flight messages be acknowledged (at most `ms`) before `stopped` goes out. */
+  /** A clean stop begins: deliver what is committed (at most `ms`) before `stopped` goes out. */
   stopping(ms: number): Promise<void>;
   /** The connection is gone (lost, failed or stopped). */
   down(): void;
@@ -50,6 +50,8 @@ export interface SessionDeps {
   log: Logger;
   hooks: SessionHooks;
   random?: () => number;
+  /** Longest time a clean stop spends delivering before `stopped`, ms. Default STOP_DRAIN_MS. */
+  stopDrainMs?: number;
 }
 
 export interface SessionStats {
@@ -73,7 +75,8 @@ export interface SessionStats {
 const BirthInfoLenient = z.object(BirthInfo.shape);
 
 const CONNECT_TIMEOUT_MS = 20_000;
-const STOP_DRAIN_MS = 2_000;
+/** Default bound of the delivery at a clean stop (the pipelines' last events go out in it), ms. */
+export const STOP_DRAIN_MS = 3_000;
 const STOP_PUBLISH_MS = 2_000;
 const STABLE_CONNECTION_MS = 30_000;
 
@@ -90,6 +93,10 @@ export class UplinkSession {
   private connectedSince: number | null = null;
   private linkError: UplinkError | undefined;
   private lastError: SessionStats['last_error'] = null;
+  /** Degraded conditions carried by the online status (e.g. disk_full). */
+  private conditions: StatusCondition[] = [];
+  /** The conditions of the last online status published on the current link. */
+  private conditionsSent = '';
   /** Latest payload per retained relative topic: republished after every birth. */
   private readonly retained = new Map<string, string>();
   private readonly counters = { connects: 0, connect_attempts: 0, disconnects: 0, dropped_offline: 0 };
@@ -115,7 +122,7 @@ export class UplinkSession {
     const link = this.link;
     if (link && wasReady) {
       this.ready = false; // no new messages; the in-flight ones may still be acknowledged
-      await this.d.hooks.stopping(STOP_DRAIN_MS);
+      await this.d.hooks.stopping(this.d.stopDrainMs ?? STOP_DRAIN_MS);
       try {
         await withTimeout(this.publish(link, this.d.topics.status, JSON.stringify(this.statusPayload('stopped')), { qos: 1, retain: true }), STOP_PUBLISH_MS, 'publishing the stopped status');
       } catch (err) {
@@ -174,6 +181,27 @@ export class UplinkSession {
     }
     this.publish(link, this.d.topics.resolve(topic), text, { qos: 1, retain }).catch((err: unknown) => this.d.log.debug({ err, topic }, 'publishNow not acknowledged'));
     return true;
+  }
+
+  /**
+   * Sets the conditions the online status carries (`[]` clears them). When they change and the session is online,
+   * the retained status is published again at once; otherwise the next online status carries them.
+   */
+  setConditions(conditions: readonly StatusCondition[]): void {
+    const next = [...new Set(conditions)].sort();
+    if (next.join() === this.conditions.join()) return;
+    this.conditions = next;
+    this.republishConditions();
+  }
+
+  /** Publishes the online status again when its conditions differ from the last one sent (only while online). */
+  private republishConditions(): void {
+    const link = this.link;
+    if (!this.ready || !link || this.conditionsSent === this.conditions.join()) return;
+    const payload = this.statusPayload('online');
+    this.publish(link, this.d.topics.status, JSON.stringify(payload), { qos: 1, retain: true }).catch((err: unknown) =>
+      this.d.log.warn({ err, conditions: payload.conditions ?? [] }, 'status with new conditions not acknowledged'),
+    );
   }
 
   /** Publishes birth, online status and the retained states again (the `rebirth` command). Returns the states sent. */
@@ -262,6 +290,7 @@ export class UplinkSession {
     if (link !== this.link || this.current === 'stopping') return;
     this.current = 'online';
     this.ready = true;
+    this.republishConditions(); // they changed while the birth was on its way
     this.d.hooks.online(link);
   }
 
@@ -331,7 +360,11 @@ export class UplinkSession {
   }
 
   private statusPayload(state: StatusPayload['state']): StatusPayload {
-    return { state, session: this.session, ts: new Date().toISOString() };
+    const p: StatusPayload = { state, session: this.session, ts: new Date().toISOString() };
+    if (state !== 'online') return p;
+    this.conditionsSent = this.conditions.join();
+    if (this.conditions.length > 0) p.conditions = [...this.conditions];
+    return p;
   }
 
   private publish(link: Link, topic: string, payload: string, opts: IClientPublishOptions): Promise<void> {

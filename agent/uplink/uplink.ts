@@ -6,6 +6,7 @@ import type { Outbox } from '../../buffer/outbox.js';
 import type { MqttConfig } from '../../config/schema/index.js';
 import type { BirthInfo } from '../../contract/birth.js';
 import { COMMANDS } from '../../contract/commands.js';
+import type { StatusCondition } from '../../contract/status.js';
 import { baseTopic, topicsFor, type Topics } from '../../contract/topics.js';
 import { AgentError } from '../../core/errors.js';
 import type { Logger, LogLevel } from '../../core/log.js';
@@ -30,6 +31,8 @@ export interface UplinkDeps {
   setLogLevel?: (level: LogLevel) => string;
   /** Randomness of the backoff jitter (tests). */
   random?: () => number;
+  /** Longest time a clean stop spends delivering committed rows before `stopped`, ms. Default STOP_DRAIN_MS (3 s). */
+  stopDrainMs?: number;
 }
 
 export type UplinkStats = Omit<SessionStats, 'state'> &
@@ -83,16 +86,14 @@ export class Uplink extends EventEmitter<UplinkEvents> implements Module {
       commandNames: () => this.commands.names(),
       log,
       random: deps.random,
+      stopDrainMs: deps.stopDrainMs,
       hooks: {
         connected: (link, receiveMaximum) => {
           this.drain.connected(link.client, receiveMaximum);
           return this.transport.subscribe(link.client);
         },
         online: (link) => this.onOnline(link.session),
-        stopping: async (ms) => {
-          this.drain.hold();
-          await this.drain.waitIdle(ms);
-        },
+        stopping: (ms) => this.finish(ms),
         down: () => this.drain.disconnected(),
         offline: (err) => this.emit('offline', err),
         message: (_link, topic, payload, packet) => this.transport.onMessage(topic, payload, packet),
@@ -121,11 +122,14 @@ export class Uplink extends EventEmitter<UplinkEvents> implements Module {
     return Promise.resolve();
   }
 
-  /** Clean shutdown: lets in-flight messages be acknowledged, publishes `stopped`, disconnects (no Will). */
+  /**
+   * Clean shutdown: commits the rows appended by the modules stopped before (the pipelines' last events), delivers
+   * everything committed within stopDrainMs, publishes `stopped`, disconnects (no Will).
+   */
   async stop(): Promise<void> {
+    await this.session.stop();
     this.unsubscribeCommit?.();
     this.unsubscribeCommit = undefined;
-    await this.session.stop();
   }
 
   /** True when connected and birth published (messages flow). */
@@ -146,6 +150,14 @@ export class Uplink extends EventEmitter<UplinkEvents> implements Module {
     return this.session.publishNow(topic, payload, opts.retain ?? false);
   }
 
+  /**
+   * Conditions carried by the retained `{base}/status` while online (e.g. `['disk_full']`; `[]` clears them).
+   * Published again at once when they change while online.
+   */
+  setStatusConditions(conditions: readonly StatusCondition[]): void {
+    this.session.setConditions(conditions);
+  }
+
   /** Publishes birth, online status and the retained states again (the `rebirth` command). */
   rebirth(): Promise<number> {
     return this.session.rebirth();
@@ -164,6 +176,16 @@ export class Uplink extends EventEmitter<UplinkEvents> implements Module {
       'uplink online',
     );
     this.emit('online', session);
+  }
+
+  /** The delivery of a clean stop (the session's `stopping` hook): still connected, no new publishNow. */
+  private async finish(ms: number): Promise<void> {
+    const outbox = this.deps.outbox;
+    const t0 = Date.now();
+    if (outbox.isOpen && !outbox.flush()) this.deps.log.warn('stopping: the outbox could not commit its last rows; it tries again when it closes');
+    const left = await this.drain.finish(ms);
+    const level = left > 0 ? 'warn' : 'info';
+    this.deps.log[level]({ unsent: left, ms: Date.now() - t0, bound_ms: ms }, left > 0 ? 'stopping: rows left for the next start' : 'stopping: everything delivered');
   }
 
   private setLogLevel(level: LogLevel): string {

@@ -117,6 +117,13 @@ describe('agent end to end', () => {
     }
     expect(await exited(agent)).toBe(0);
     await waitFor(() => got.some((m) => m.topic === `${BASE}/status` && m.body.state === 'stopped'), { timeout_ms: 5000 });
+    // Healthy disk: the status carries no condition. A clean stop leaves no gap: every seq up to the last was sent.
+    expect(got.filter((m) => m.topic === `${BASE}/status`).every((m) => !('conditions' in m.body))).toBe(true);
+    const seqs = new Set(got.map((m) => m.body.seq).filter((s): s is number => typeof s === 'number'));
+    const last = Math.max(...seqs);
+    expect(Array.from({ length: last }, (_, i) => i + 1).filter((s) => !seqs.has(s))).toEqual([]);
+    const stoppedAt = got.findIndex((m) => m.topic === `${BASE}/status` && m.body.state === 'stopped');
+    expect(got.slice(stoppedAt + 1).filter((m) => typeof m.body.seq === 'number')).toEqual([]); // `stopped` comes last
     await endMqtt(client);
   });
 

@@ -289,6 +289,52 @@ describe('uplink: session, birth, status, events', () => {
   });
 });
 
+describe('uplink: clean stop and status conditions', () => {
+  let broker: Mosquitto;
+  beforeAll(async () => {
+    broker = await Mosquitto.start();
+  });
+  afterAll(() => broker.stop());
+
+  it('a clean stop commits the rows appended just before it, delivers them, then publishes stopped', async () => {
+    // A long commit interval: without the stop's own commit these rows would wait in memory for the next start.
+    const agent = await startAgent({ url: broker.url, inflight_window: 4 }, { commit_interval_ms: 1000 });
+    await firstOutcome(agent.uplink);
+    const sub = await subscriber(broker.url, [`${BASE}/events/+`, `${BASE}/status`]);
+    await waitFor(() => sub.got.some((m) => m.topic === `${BASE}/status`), { message: 'retained online' });
+    for (let i = 0; i < 50; i++) agent.outbox.append(event(i));
+    expect(agent.outbox.stats()).toMatchObject({ pending_rows: 50 });
+    await agent.uplink.stop();
+    expect(agent.outbox.stats()).toMatchObject({ depth_total: 0, acked: 50 });
+    await waitFor(() => sub.got.some((m) => m.body.state === 'stopped'), { message: 'stopped' });
+    const topics = sub.got.map((m) => (m.topic === `${BASE}/status` ? String(m.body.state) : `ev-${String(m.body.n)}`));
+    expect(topics).toEqual(['online', ...Array.from({ length: 50 }, (_, i) => `ev-${i}`), 'stopped']);
+  });
+
+  it('status conditions: published again at once while online, carried by the next online status, cleared with []', async () => {
+    const agent = await startAgent({ url: broker.url });
+    agent.uplink.setStatusConditions(['disk_full']); // before the connection: the first online status carries it
+    await firstOutcome(agent.uplink);
+    const sub = await subscriber(broker.url, [`${BASE}/status`]);
+    await waitFor(() => sub.got.length >= 1, { message: 'retained status' });
+    expect(StatusPayload.parse(sub.got[0]?.body)).toMatchObject({ state: 'online', session: 1, conditions: ['disk_full'] });
+    agent.uplink.setStatusConditions(['disk_full']); // unchanged: nothing published
+    agent.uplink.setStatusConditions([]);
+    await waitFor(() => sub.got.length >= 2, { message: 'cleared status' });
+    expect(sub.got[1]).toMatchObject({ retain: false, body: { state: 'online', session: 1 } });
+    expect(sub.got[1]?.body).not.toHaveProperty('conditions');
+    agent.uplink.setStatusConditions(['disk_full']);
+    await waitFor(() => sub.got.length >= 3, { message: 'condition again' });
+    expect(StatusPayload.parse(sub.got[2]?.body).conditions).toEqual(['disk_full']);
+    await sleep(100);
+    expect(sub.got).toHaveLength(3);
+    await agent.uplink.stop();
+    await waitFor(() => sub.got.length >= 4, { message: 'stopped' });
+    expect(sub.got[3]?.body).toMatchObject({ state: 'stopped' });
+    expect(sub.got[3]?.body).not.toHaveProperty('conditions');
+  });
+});
+
 describe('uplink: authentication and TLS', () => {
   let certs: TestCerts;
   let broker: Mosquitto;
@@ -427,6 +473,31 @@ describe('uplink: outages and crashes', () => {
       if (c?.length === 2) twice++;
     }
     expect(twice).toBeGreaterThanOrEqual(acked); // acknowledged before the crash, yet sent again: the acks were never stored
+  });
+
+  it('the delivery at a clean stop is bounded: PUBACKs that never come leave the rows for the next start', async () => {
+    const broker = await Mosquitto.start();
+    later(() => broker.stop());
+    const proxy = await TcpProxy.start(broker.port);
+    const outbox = await openOutbox();
+    const uplink = new Uplink({
+      config: MqttSchema.parse({ url: proxy.url, inflight_window: 8, backoff: { initial_ms: 100, max_ms: 1000 } }),
+      device: { site: 'site1', id: device },
+      outbox,
+      log: silentLogger(),
+      birth: () => BIRTH,
+      stopDrainMs: 300,
+    });
+    later(() => uplink.stop());
+    await uplink.start(new AbortController().signal);
+    await firstOutcome(uplink);
+    proxy.blackholed = true;
+    for (let i = 0; i < 40; i++) outbox.append(event(i));
+    const t0 = Date.now();
+    await uplink.stop();
+    // 300 ms of delivery, then at most 2 s for `stopped` and 2 s for the disconnect, both unanswered here.
+    expect(Date.now() - t0).toBeLessThan(300 + 4000 + 500);
+    expect(outbox.stats()).toMatchObject({ depth_total: 40, leased: 0, acked: 0 });
   });
 
   it('the Will says offline with the session number when the socket dies; reconnecting says online with a greater session', async () => {
