@@ -3,8 +3,8 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  // The status page's script is the one hand-written .js file that ships: linted too (block at the end).
-  { ignores: ['dist/', 'node_modules/', 'models/build/', 'coverage/', '**/*.js', '**/*.cjs', '!agent/status/public/app.js'] },
+  // The status page's scripts are the hand-written .js files that ship: linted too (block at the end).
+  { ignores: ['dist/', 'node_modules/', 'models/build/', 'coverage/', '**/*.js', '**/*.cjs', '!agent/status/public/*.js'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -29,7 +29,7 @@ export default tseslint.config(
   },
   {
     // A plain browser ES module (no build step, not in the TS project): the recommended rules without types.
-    files: ['agent/status/public/app.js'],
+    files: ['agent/status/public/*.js'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: {
       ...tseslint.configs.disableTypeChecked.languageOptions,

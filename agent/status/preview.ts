@@ -1,11 +1,10 @@
-// Live camera preview for the status page: one ffmpeg per watched camera turning the stream into JPEG frames
-// (MJPEG, `-f image2pipe`), relayed to the page's websocket by the status server. It runs only while someone
-// watches: started by the first viewer, stopped after the last one leaves.
+// Live camera preview for the status page as JPEG frames: one ffmpeg per watched camera turning the stream into
+// JPEGs (MJPEG, `-f image2pipe`), relayed to the page's websocket by the status server. It runs only while
+// someone watches: started by the first viewer, stopped after the last one leaves.
 //
-// Why JPEG frames and not node-rtsp-stream's MPEG-1 + jsmpeg: no installed package ships jsmpeg's player, and
-// each JPEG is self-contained (a late viewer gets a picture at once; no 0x0 stream header, no decoder in JS,
-// the browser decodes natively; the same frames serve /api/cameras/:id/frame.jpg). The bandwidth is higher
-// than MPEG-1 at the same quality, which a technician's laptop on the box's LAN does not notice at 5 fps.
+// The page's first choice is the MPEG-1 preview (mpeg1.ts: a fraction of the bytes, no connection of its own
+// to the camera). This one is its fallback (no pipeline frames, no MPEG-1 in the browser) and the source of
+// /api/cameras/:id/frame.jpg while it runs: each JPEG is self-contained and decoded natively by the browser.
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Writable } from 'node:stream';
 import type { CameraConfig } from '../../config/schema/index.js';

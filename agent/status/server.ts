@@ -1,11 +1,7 @@
 // The local status server: /healthz, /metrics, /api/status, camera frames and live previews, and the status page.
-import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { CameraConfig, StatusConfig } from '../../config/schema/index.js';
 import type { HealthPayload, HealthReason } from '../../contract/health.js';
@@ -14,12 +10,14 @@ import type { AgentFigures } from '../health/figures.js';
 import type { RestartInfo } from '../health/restarts.js';
 import type { Logger } from '../../core/log.js';
 import type { Module } from '../../core/module.js';
-import { packageRoot } from '../../core/paths.js';
 import type { BackoffOptions } from '../../core/time.js';
 import { hostAllowed, originAllowed, requestToken, tokenMatches } from './auth.js';
 import { Binder, type BindState } from './binder.js';
 import { renderMetrics } from './metrics.js';
-import { CameraPreview, type PreviewState, type PreviewViewer } from './preview.js';
+import { Mpeg1Preview, type Mpeg1State } from './mpeg1.js';
+import { CameraPreview, type PreviewState } from './preview.js';
+import { StaticFiles, defaultPublicDir } from './static.js';
+import { jpegViewer, mpeg1Viewer, refuseMpeg1 } from './viewers.js';
 
 export interface StatusServerOptions {
   config: StatusConfig;
@@ -37,10 +35,15 @@ export interface StatusServerOptions {
   log: Logger;
   /** index.html, app.js, style.css. Default: `public/` next to this module, else agent/status/public in the package. */
   publicDir?: string;
-  /** Default "ffmpeg". */
+  /** The JPEG preview's ffmpeg. Default "ffmpeg" (the MPEG-1 preview runs ffmpeg through its launcher, mpeg1-ffmpeg.sh). */
   ffmpegPath?: string;
   /** Keep a preview's ffmpeg this long after its last viewer left, ms. Default 2000. */
   previewLingerMs?: number;
+  /**
+   * How the pipeline's frames (`figures.latestFrame`, the MPEG-1 preview's input) were fitted to the detector's
+   * input: letterbox bands are cropped off. Default stretch.
+   */
+  frameResize?: 'stretch' | 'letterbox';
   /** Events listed on the page. Default 50. */
   recentEventsLimit?: number;
   /** Delays between bind attempts while the port is taken. Default 1 s doubling to 30 s, jittered. */
@@ -49,28 +52,7 @@ export interface StatusServerOptions {
   headersTimeoutMs?: number;
 }
 
-const STATIC_TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.ico': 'image/x-icon',
-};
-const STATIC_NAME = /^[a-z0-9][a-z0-9._-]*\.(html|js|css|svg|png|ico)$/i;
 const CAMERA_PATH = /^\/api\/cameras\/([a-z0-9][a-z0-9_-]{0,62})\/(frame\.jpg|snapshot|live)$/;
-const CSP = [
-  "default-src 'self'",
-  "img-src 'self' blob: data:",
-  "script-src 'self'",
-  "style-src 'self'",
-  "connect-src 'self'",
-  "frame-ancestors 'none'",
-  "base-uri 'none'",
-  "form-action 'none'",
-].join('; ');
-/** A viewer whose socket has this much unsent data skips frames until it drains. */
-const WS_BACKLOG_BYTES = 1024 * 1024;
 const MAX_VIEWERS_PER_CAMERA = 8;
 /** A live preview frame at most this old is served as frame.jpg. */
 const FRESH_FRAME_MS = 5000;
@@ -84,12 +66,6 @@ const MAX_IN_FLIGHT = 16;
 const HARD_MAX_SOCKETS = 512;
 const RETRY_AFTER_S = 2;
 const HEADERS_TIMEOUT_MS = 10_000;
-
-function defaultPublicDir(): string {
-  const here = join(dirname(fileURLToPath(import.meta.url)), 'public');
-  if (existsSync(join(here, 'index.html'))) return here;
-  return join(packageRoot(), 'agent', 'status', 'public');
-}
 
 class HttpError extends Error {
   constructor(
@@ -113,9 +89,10 @@ export class StatusServer implements Module {
   private server: Server | undefined;
   private wss: WebSocketServer | undefined;
   private readonly previews = new Map<string, CameraPreview>();
+  /** Only when the figures provider has the pipeline's frames (`latestFrame`). */
+  private readonly mpeg1 = new Map<string, Mpeg1Preview>();
   private readonly log: Logger;
-  private readonly publicDir: string;
-  private readonly staticCache = new Map<string, Buffer>();
+  private readonly files: StaticFiles;
   /** Connections within MAX_CONNECTIONS; any other connection gets 503 to its first request. */
   private readonly admitted = new Set<Socket>();
   private inFlight = 0;
@@ -123,7 +100,7 @@ export class StatusServer implements Module {
 
   constructor(private readonly opts: StatusServerOptions) {
     this.log = opts.log.child({ mod: 'status' });
-    this.publicDir = opts.publicDir ?? defaultPublicDir();
+    this.files = new StaticFiles(opts.publicDir ?? defaultPublicDir());
   }
 
   /**
@@ -133,12 +110,22 @@ export class StatusServer implements Module {
   async start(_signal: AbortSignal): Promise<void> {
     const cfg = this.opts.config;
     if (!cfg.enabled) return;
+    const figures = this.opts.figures;
     for (const cam of this.opts.cameras) {
       this.previews.set(
         cam.id,
         new CameraPreview(cam, { fps: cfg.preview_fps, maxWidth: cfg.preview_width, ffmpegPath: this.opts.ffmpegPath, lingerMs: this.opts.previewLingerMs }, this.log),
       );
+      if (typeof figures.latestFrame !== 'function') continue;
+      const mpeg1 = new Mpeg1Preview(
+        cam.id,
+        () => figures.latestFrame?.(cam.id),
+        { fps: cfg.preview_fps, maxWidth: cfg.preview_width, cameraFrame: cam.frame, resize: this.opts.frameResize, lingerMs: this.opts.previewLingerMs },
+        this.log,
+      );
+      this.mpeg1.set(cam.id, mpeg1);
     }
+    await this.files.start();
     this.wss = new WebSocketServer({ noServer: true, maxPayload: 4096 });
     const headersTimeout = this.opts.headersTimeoutMs ?? HEADERS_TIMEOUT_MS;
     // Node checks the timeouts every connectionsCheckingInterval (default 30 s): check often enough that they hold.
@@ -178,8 +165,9 @@ export class StatusServer implements Module {
     const server = this.server;
     this.server = undefined;
     await this.binder?.stop(); // a listen in progress settles first, so close() below releases its port
-    await Promise.all([...this.previews.values()].map((p) => p.close()));
+    await Promise.all([...this.previews.values(), ...this.mpeg1.values()].map((p) => p.close()));
     this.previews.clear();
+    this.mpeg1.clear();
     for (const ws of this.wss?.clients ?? []) ws.terminate();
     this.wss?.close();
     this.wss = undefined;
@@ -196,9 +184,14 @@ export class StatusServer implements Module {
     return a && typeof a === 'object' ? { host: a.address, port: a.port } : undefined;
   }
 
-  /** Live previews, per camera (running ffmpeg, viewers, frames relayed). */
+  /** JPEG live previews, per camera (running ffmpeg, viewers, frames relayed). */
   previewStates(): PreviewState[] {
     return [...this.previews.values()].map((p) => p.state());
+  }
+
+  /** MPEG-1 live previews, per camera with pipeline frames (running ffmpeg, viewers, bytes relayed). */
+  mpeg1States(): Mpeg1State[] {
+    return [...this.mpeg1.values()].map((p) => p.state());
   }
 
   // ------------------------------------------------------------------------------------------
@@ -273,27 +266,18 @@ export class StatusServer implements Module {
   }
 
   private async serveStatic(res: ServerResponse, name: string, head: boolean): Promise<void> {
-    if (!STATIC_NAME.test(name)) throw new HttpError(404, 'not found');
-    let body = this.staticCache.get(name);
-    if (!body) {
-      try {
-        body = await readFile(join(this.publicDir, name));
-      } catch {
-        throw new HttpError(404, 'not found');
-      }
-      this.staticCache.set(name, body);
-    }
-    const ext = name.slice(name.lastIndexOf('.')).toLowerCase();
+    const file = await this.files.read(name);
+    if (!file) throw new HttpError(404, 'not found');
     res.writeHead(200, {
-      'Content-Type': STATIC_TYPES[ext] ?? 'application/octet-stream',
-      'Content-Length': body.length,
+      'Content-Type': file.type,
+      'Content-Length': file.body.length,
       'Cache-Control': 'no-cache',
       'X-Content-Type-Options': 'nosniff',
-      'Content-Security-Policy': CSP,
+      'Content-Security-Policy': this.files.csp,
       'Referrer-Policy': 'no-referrer',
       'X-Frame-Options': 'DENY',
     });
-    res.end(head ? undefined : body);
+    res.end(head ? undefined : file.body);
   }
 
   /** 200 `{status:"ok"}`, or 503 with the error reasons (camera stalled / offline, detector stuck, disk low…). */
@@ -332,6 +316,7 @@ export class StatusServer implements Module {
       }
     };
     const previews = new Map(this.previewStates().map((p) => [p.camera, p]));
+    const mpeg1 = new Map(this.mpeg1States().map((p) => [p.camera, p]));
     return {
       device: this.opts.device ?? null,
       ts: health.ts,
@@ -339,12 +324,14 @@ export class StatusServer implements Module {
       restart: this.lastRestart() ?? null,
       cameras: this.opts.cameras.map((cam) => {
         const p = previews.get(cam.id);
+        const m = mpeg1.get(cam.id);
         return {
           id: cam.id,
           figures: health.cameras.find((c) => c.id === cam.id) ?? null,
           overlay: safe(() => figures.cameraOverlay(cam.id), undefined) ?? null,
           detections: safe(() => figures.latestDetections(cam.id), []),
           preview: { live: `api/cameras/${cam.id}/live`, frame: `api/cameras/${cam.id}/frame.jpg`, running: p?.running ?? false, viewers: p?.viewers ?? 0, last_error: p?.last_error ?? null },
+          mpeg1: m ? { running: m.running, viewers: m.viewers, last_error: m.last_error } : null,
         };
       }),
       events: safe(() => figures.recentEvents(this.opts.recentEventsLimit ?? 50), []),
@@ -368,8 +355,11 @@ export class StatusServer implements Module {
   }
 
   // ------------------------------------------------------------------------------------------
-  // Websocket: /api/cameras/:id/live — binary messages are JPEG frames; text messages are JSON
-  // {type: "status", state, message?} and {type: "detections", detections} (sent after each frame).
+  // Websocket: /api/cameras/:id/live[?format=mpeg1]. Text messages are JSON: {type: "status", state, message?}
+  // and {type: "detections", detections} (after each frame). Binary messages are JPEG frames, or with
+  // format=mpeg1 MPEG-TS bytes for jsmpeg (whole 188-byte packets, from a sequence header on). MPEG-1 that
+  // cannot be had (no pipeline frames, ffmpeg failed) is said with state "unavailable", then close code 4001:
+  // the page falls back to JPEG.
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const refuse = (status: number, text: string): void => {
@@ -381,8 +371,9 @@ export class StatusServer implements Module {
     try {
       const url = new URL(req.url ?? '/', 'http://status.invalid');
       const m = CAMERA_PATH.exec(url.pathname);
-      const preview = m && m[2] === 'live' ? this.previews.get(m[1]!) : undefined;
-      if (!this.wss || !m || !preview) return refuse(404, 'Not Found');
+      const cameraId = m && m[2] === 'live' ? m[1]! : undefined;
+      const preview = cameraId === undefined ? undefined : this.previews.get(cameraId);
+      if (!this.wss || cameraId === undefined || !preview) return refuse(404, 'Not Found');
       try {
         this.authorize(req, url, true);
       } catch (err) {
@@ -390,33 +381,42 @@ export class StatusServer implements Module {
         return refuse(status, status === 401 ? 'Unauthorized' : 'Forbidden');
       }
       if (!originAllowed(req)) return refuse(403, 'Forbidden');
-      if (preview.state().viewers >= MAX_VIEWERS_PER_CAMERA) return refuse(503, 'Service Unavailable');
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.attachViewer(ws, m[1]!, preview));
+      const format = url.searchParams.get('format') ?? 'jpeg';
+      if (format !== 'jpeg' && format !== 'mpeg1') return refuse(400, 'Bad Request');
+      const mpeg1 = this.mpeg1.get(cameraId);
+      if (preview.state().viewers + (mpeg1?.state().viewers ?? 0) >= MAX_VIEWERS_PER_CAMERA) return refuse(503, 'Service Unavailable');
+      const wss = this.wss;
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        ws.on('error', () => undefined);
+        if (format === 'jpeg') this.attachJpegViewer(ws, cameraId, preview);
+        else this.attachMpeg1Viewer(ws, cameraId, mpeg1);
+      });
     } catch (err) {
       this.log.error({ err }, 'websocket upgrade failed');
       refuse(500, 'Internal Server Error');
     }
   }
 
-  private attachViewer(ws: WebSocket, cameraId: string, preview: CameraPreview): void {
-    const figures = this.opts.figures;
-    const viewer: PreviewViewer = {
-      frame: (jpeg) => {
-        if (ws.readyState !== ws.OPEN || ws.bufferedAmount > WS_BACKLOG_BYTES) return;
-        ws.send(jpeg, { binary: true });
-        let detections: unknown[] = [];
-        try {
-          detections = figures.latestDetections(cameraId);
-        } catch {
-          // figures unavailable: the page keeps its last boxes
-        }
-        ws.send(JSON.stringify({ type: 'detections', detections }));
-      },
-      status: (state, message) => {
-        if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ type: 'status', state, ...(message ? { message } : {}) }));
-      },
-    };
-    ws.on('error', () => undefined);
+  /** The detections of the camera's latest processed frame, as the page's text message. */
+  private detectionsMessage(cameraId: string): string {
+    let detections: unknown[] = [];
+    try {
+      detections = this.opts.figures.latestDetections(cameraId);
+    } catch {
+      // figures unavailable: the page keeps its last boxes
+    }
+    return JSON.stringify({ type: 'detections', detections });
+  }
+
+  private attachJpegViewer(ws: WebSocket, cameraId: string, preview: CameraPreview): void {
+    const viewer = jpegViewer(ws, () => this.detectionsMessage(cameraId));
+    ws.once('close', () => preview.removeViewer(viewer));
+    preview.addViewer(viewer);
+  }
+
+  private attachMpeg1Viewer(ws: WebSocket, cameraId: string, preview: Mpeg1Preview | undefined): void {
+    if (!preview) return refuseMpeg1(ws, 'no pipeline frames to encode');
+    const viewer = mpeg1Viewer(ws, () => this.detectionsMessage(cameraId));
     ws.once('close', () => preview.removeViewer(viewer));
     preview.addViewer(viewer);
   }

@@ -13,7 +13,7 @@ import { silentLogger } from '../../../core/log.js';
 import { StatusServer } from '../../../agent/status/server.js';
 import { testClip } from '../../../testkit/clips.js';
 import { freePort } from '../../../testkit/ports.js';
-import { ffmpegProcesses, waitFor } from '../../../testkit/processes.js';
+import { ffmpegProcesses, isAlive, waitFor } from '../../../testkit/processes.js';
 import { makeTempDir } from '../../../testkit/tmp.js';
 import { StaticFigures } from '../../../testkit/static-figures.js';
 
@@ -110,9 +110,12 @@ describe('status page (headless Chromium, ffmpeg preview)', () => {
     await page.waitForSelector('.camera[data-camera="cam1"] canvas.preview');
     expect(new URL(page.url()).hash).toBe(''); // the token left the address bar
 
-    // the preview ffmpeg runs while the page watches
-    await waitFor(() => server.previewStates()[0]?.running && server.previewStates()[0]!.frames > 0, { timeout_ms: 15_000, message: 'preview frames' });
+    // the page asks for MPEG-1 first; this provider has no pipeline frames, so after the server's wait
+    // (5 s) it says "unavailable" and the page falls back to the JPEG preview, whose ffmpeg runs while it watches
+    await waitFor(() => server.previewStates()[0]?.running && server.previewStates()[0]!.frames > 0, { timeout_ms: 25_000, message: 'preview frames' });
     expect(ffmpegProcesses(marker).length).toBeGreaterThanOrEqual(1);
+    expect(server.mpeg1States()[0]).toMatchObject({ running: false, last_error: 'no frames from the camera pipeline yet' });
+    await expect.poll(() => page.textContent('.camera[data-camera="cam1"] .live')).toBe('live · JPEG');
 
     // the preview canvas draws real frames: not black, and changing over time
     const stats = () =>
@@ -141,6 +144,8 @@ describe('status page (headless Chromium, ffmpeg preview)', () => {
     await expect.poll(() => page.textContent('#summary')).toContain('synchronised');
     expect(await page.textContent('#events tbody')).toContain('line_crossing');
     expect(await page.textContent('#device')).toBe('n1-km12 / box-n1-km12');
+    // this camera has a counting line and a zone: both in its legend
+    expect(await page.$$eval('.camera[data-camera="cam1"] .legend span', (els: unknown[]) => els.map((e) => (e as { dataset: { legend: string } }).dataset.legend))).toEqual(['line', 'zone', 'box']);
 
     // the overlay: the configured line, in camera pixels scaled to the preview
     const rect = await page.$eval('.camera[data-camera="cam1"] canvas.overlay', (c: unknown) => {
@@ -190,5 +195,135 @@ describe('status page (headless Chromium, ffmpeg preview)', () => {
     await page.goto('about:blank');
     await waitFor(() => server.previewStates()[0]?.running === false, { timeout_ms: 10_000, message: 'preview stopped' });
     await waitFor(() => ffmpegProcesses(marker).length === 0, { timeout_ms: 15_000, message: 'ffmpeg gone' });
+  });
+
+  it('plays MPEG-1 through jsmpeg; a readable events table; labels inside the frame, apart; a legend of what is configured', async () => {
+    // A camera without lines or zones whose pipeline frames are red on the left, blue on the right, with a
+    // white bar moving across; two detections side by side at the right edge.
+    const size = 416;
+    let step = 0;
+    const nextFrame = () => {
+      const data = new Uint8Array(size * size * 3);
+      const bar = (step++ * 16) % size;
+      for (let y = 0; y < size; y++) {
+        for (let x = 0; x < size; x++) {
+          const i = (y * size + x) * 3;
+          const white = y >= 380 && x >= bar && x < bar + 24;
+          data[i] = white ? 255 : x < size / 2 ? 210 : 30;
+          data[i + 1] = white ? 255 : 30;
+          data[i + 2] = white ? 255 : x < size / 2 ? 30 : 210;
+        }
+      }
+      return { data, width: size, height: size };
+    };
+    const cam = CameraSchema.parse({ id: 'side', url: marker, frame: { width: 768, height: 576 } });
+    const now = Date.now();
+    const sideFigures = new StaticFigures({
+      cameras: [{ id: 'side', status: 'online', camera_fps: 10, process_fps: 5, skipped_fps: 0, motion_skipped_fps: 0, reconnects_last_hour: 0, stalls_last_hour: 0, last_frame_age_s: 0.1 }],
+      events: [
+        {
+          schema: 'roadside.event/1', id: '0190f4a2-7b1c-7d3e-8f00-000000000001', device: 'box-1', site: 'site-1', camera: 'side',
+          captured_at: new Date(now).toISOString(), mono_ms: 1234, clock_synced: true, type: 'speed', priority: 'event',
+          object: { track_id: 42, class: 'car', score: 0.91, box: [660, 60, 712, 200], speed_kmh: 48.4, speed_uncertainty_kmh: 2.1 },
+          rule: { kind: 'line', id: 'north' },
+          attributes: { direction: 'in', window_s: 1.2, samples: 6, distance_m: 16.1 },
+        },
+      ],
+      detections: {
+        side: [
+          { box: [660, 60, 712, 200], class_name: 'car', score: 0.93, track_id: 101 },
+          { box: [714, 60, 766, 200], class_name: 'truck', score: 0.88, track_id: 102 },
+        ],
+      },
+      overlays: { side: overlayFromConfig(cam) },
+      frames: { side: nextFrame() },
+    });
+    const feeder = setInterval(() => (sideFigures.frames.side = nextFrame()), 200);
+    const sideSampler = new HealthSampler({ config: HealthSchema.parse({}), dataDir: tmp, figures: sideFigures, log: silentLogger(), sources });
+    await sideSampler.refresh({ slow: true });
+    const sidePort = await freePort();
+    const side = new StatusServer({ config: StatusSchema.parse({ port: sidePort, preview_fps: 5 }), cameras: [cam], health: sideSampler, figures: sideFigures, log: silentLogger(), previewLingerMs: 300 });
+    await side.start(new AbortController().signal);
+    const p = await context.newPage();
+    const errors: string[] = [];
+    p.on('pageerror', (e) => errors.push(e.message));
+    p.on('console', (m) => {
+      if (m.type() === 'error' || (m.type() === 'warning' && m.text().includes('JSMpeg'))) errors.push(m.text());
+    });
+    try {
+      await p.goto(`http://127.0.0.1:${sidePort}/`);
+      const camSel = '.camera[data-camera="side"]';
+      await p.waitForSelector(`${camSel} canvas.preview`);
+
+      // MPEG-1, decoded by jsmpeg onto the preview canvas: left red, right blue, and moving
+      await expect.poll(() => p.textContent(`${camSel} .live`), { timeout: 15_000 }).toBe('live · MPEG-1');
+      const colours = () =>
+        p.$eval(`${camSel} canvas.preview`, (c: unknown) => {
+          const canvas = c as CanvasLike;
+          const mean = (x0: number, y0: number, w: number, h: number) => {
+            const d = canvas.getContext('2d')!.getImageData(x0, y0, w, h).data;
+            const m = [0, 0, 0];
+            for (let i = 0; i < d.length; i += 4) for (let k = 0; k < 3; k++) m[k]! += d[i + k]! / (d.length / 4);
+            return m.map(Math.round);
+          };
+          const w = canvas.width;
+          const h = canvas.height;
+          return { w, h, left: mean(w * 0.1, h * 0.2, w * 0.3, h * 0.4), right: mean(w * 0.6, h * 0.2, w * 0.3, h * 0.4), bottom: mean(0, Math.round(h * 0.94), w, Math.round(h * 0.04)) };
+        });
+      await waitFor(async () => (await colours()).left[0]! > 150, { timeout_ms: 15_000, message: 'the decoded picture on the canvas' });
+      const c1 = await colours();
+      expect({ w: c1.w, h: c1.h }).toEqual({ w: 640, h: 480 }); // 416x416 detector frames shown at the camera's 4:3
+      expect(c1.left[0]).toBeGreaterThan(150);
+      expect(c1.left[2]).toBeLessThan(90);
+      expect(c1.right[2]).toBeGreaterThan(150);
+      expect(c1.right[0]).toBeLessThan(90);
+      expect(side.mpeg1States()[0]).toMatchObject({ running: true, viewers: 1 });
+      expect(side.previewStates()[0]).toMatchObject({ running: false }); // no JPEG ffmpeg on the camera
+      await waitFor(async () => JSON.stringify((await colours()).bottom) !== JSON.stringify(c1.bottom), { timeout_ms: 5000, message: 'the bar moves' });
+
+      // the events table: one row per event, the useful fields in their columns, no raw JSON
+      expect(await p.$$eval('#events thead th', (els: unknown[]) => els.map((e) => (e as { textContent: string }).textContent))).toEqual(['Time', 'Camera', 'Type', 'Object', 'Rule', 'Direction / speed']);
+      const cells = await p.$$eval('#events tbody tr', (rows: unknown[]) =>
+        rows.map((r) => Array.from((r as { querySelectorAll(s: string): ArrayLike<{ textContent: string }> }).querySelectorAll('td'), (td) => td.textContent)),
+      );
+      expect(cells).toHaveLength(1);
+      const [time, camera, type, object, rule, motion] = cells[0]!;
+      expect(time).toMatch(/\d{1,2}[:.]\d{2}[:.]\d{2}/);
+      expect([camera, type, object, rule, motion]).toEqual(['side', 'speed', 'car #42', 'line north', 'in · 48 ± 2 km/h']);
+      expect(await p.textContent('#events tbody')).not.toContain('{');
+
+      // labels: inside the overlay canvas and apart, though the detections' own spots would overflow or collide
+      await waitFor(async () => JSON.parse((await p.getAttribute(`${camSel} canvas.overlay`, 'data-labels')) ?? '[]').length === 2, { message: 'two labels' });
+      const over = await p.$eval(`${camSel} canvas.overlay`, (c: unknown) => ({ w: (c as CanvasLike).width, h: (c as CanvasLike).height }));
+      const labels = JSON.parse((await p.getAttribute(`${camSel} canvas.overlay`, 'data-labels'))!) as { text: string; x: number; y: number; w: number; h: number }[];
+      expect(labels.map((l) => l.text)).toEqual(['car #101 93%', 'truck #102 88%']);
+      const sx = over.w / 768;
+      const wanted = [660 * sx, 714 * sx];
+      expect(wanted[1]! + labels[1]!.w > over.w || wanted[0]! + labels[0]!.w > wanted[1]!, 'the test puts labels where they would collide or overflow').toBe(true);
+      for (const l of labels) {
+        expect(l.x, l.text).toBeGreaterThanOrEqual(0);
+        expect(l.y, l.text).toBeGreaterThanOrEqual(0);
+        expect(l.x + l.w, l.text).toBeLessThanOrEqual(over.w);
+        expect(l.y + l.h, l.text).toBeLessThanOrEqual(over.h);
+      }
+      const [a, b] = labels;
+      expect(a!.x + a!.w <= b!.x || b!.x + b!.w <= a!.x || a!.y + a!.h <= b!.y || b!.y + b!.h <= a!.y, `labels apart: ${JSON.stringify(labels)}`).toBe(true);
+      await p.screenshot({ path: join(tmpdir(), 'roadside-status-page-mpeg1.png') });
+
+      // no counting line (nor zone) configured: the legend lists none
+      expect(await p.$$eval(`${camSel} .legend span`, (els: unknown[]) => els.map((e) => (e as { dataset: { legend: string } }).dataset.legend))).toEqual(['box']);
+      expect(await p.textContent(`${camSel} .legend`)).not.toContain('line');
+      expect(errors).toEqual([]);
+
+      // the page leaves: the muxer's ffmpeg goes
+      const pid = side.mpeg1States()[0]!.pid!;
+      await p.goto('about:blank');
+      await waitFor(() => side.mpeg1States()[0]?.running === false, { timeout_ms: 10_000, message: 'mpeg1 preview stopped' });
+      await waitFor(() => !isAlive(pid), { timeout_ms: 5000, message: 'muxer ffmpeg gone' });
+    } finally {
+      clearInterval(feeder);
+      await p.close();
+      await side.stop();
+    }
   });
 });

@@ -249,6 +249,7 @@ describe('/api/status and frames', () => {
       overlay: { frame: { width: 768, height: 576 }, lines: [{ id: 'mid' }] },
       detections: [{ class_name: 'person', track_id: 7 }],
       preview: { live: 'api/cameras/cam1/live', running: false, viewers: 0 },
+      mpeg1: { running: false, viewers: 0, last_error: null },
     });
     expect(doc.events).toHaveLength(1);
   });
@@ -273,6 +274,15 @@ describe('/api/status and frames', () => {
     expect(await res.text()).toContain('static/app.js');
     expect((await get(`${h.base}/static/app.js`)).type).toContain('text/javascript');
     expect((await get(`${h.base}/static/style.css`)).type).toContain('text/css');
+    for (const module of ['api.js', 'dom.js', 'events.js', 'live.js', 'overlay.js']) expect((await get(`${h.base}/static/${module}`)).type, module).toContain('text/javascript');
+    // jsmpeg, from its npm package (dist/ has the build's copy), under the same policy: no eval, no WebAssembly,
+    // no inline style but the one jsmpeg's module adds, allowed by its hash
+    const player = await fetch(`${h.base}/static/jsmpeg-player.esm.js`);
+    expect(player.headers.get('content-type')).toContain('text/javascript');
+    expect(await player.text()).toContain('MPEG1');
+    const csp = player.headers.get('content-security-policy')!;
+    expect(csp).toMatch(/style-src 'self' 'sha256-[A-Za-z0-9+/]+=' 'sha256-[A-Za-z0-9+/]+='/);
+    expect(csp).not.toMatch(/unsafe|wasm/);
     expect((await get(`${h.base}/static/..%2Fserver.ts`)).status).toBe(404);
     expect((await get(`${h.base}/static/../server.ts`)).status).toBe(404);
   });
