@@ -1,13 +1,16 @@
 // `roadside-agent center …`: run a fleet receiver until Ctrl-C (or --duration-s), showing a live table on a
-// terminal or JSON summary lines otherwise, and writing the accepted events to a JSON-lines file or SQLite.
+// terminal or JSON summary lines otherwise, and writing the accepted events to a JSON-lines file, SQLite or
+// PostgreSQL (which also keeps health, device state and the seq state gap repair resumes from after a restart).
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import type { CliIo } from '../core/cli-io.js';
 import { EXIT } from '../core/errors.js';
 import { createLogger, LOG_LEVELS } from '../core/log.js';
+import { PgSink } from './pg/sink.js';
 import { FleetReceiver, type FleetReceiverOptions, type GapMode } from './receiver.js';
 import { JsonlSink, SqliteSink, type EventSink } from './sinks.js';
-import { renderTable, summaryLine } from './view.js';
+import { TrafficCounter } from './traffic.js';
+import { renderTable, summaryLine, type ViewExtras } from './view.js';
 
 export const CENTER_USAGE = `usage: roadside-agent center --url URL [options]
 
@@ -25,11 +28,15 @@ Receive a fleet of boxes: availability, health, events; detect and repair seq ga
   --cert FILE --key FILE client certificate and key (mutual TLS)
   --out FILE             append accepted events as JSON lines
   --db FILE              store accepted events in SQLite (table events, one row per device and seq)
+  --pg URL               store events, violations, flow bins, health and device state in PostgreSQL
+                         (postgres://user@host:port/db; password in the URL or env PGPASSWORD); the schema is
+                         migrated at start, and gap repair resumes from the saved seq state after a restart
   --gaps MODE            repair | track | off                                       default repair (off with --share)
   --grace-ms MS          age of a seq hole before it counts as a gap                default 3000
   --max-tries N          resend requests per gap before it is reported lost         default 3
   --json                 JSON summary lines even on a terminal
   --interval-s S         seconds between JSON summary lines                         default 10
+  --traffic-min M        minutes of traffic (vehicles per line and direction) shown default 5
   --duration-s S         stop after S seconds (default: run until SIGINT/SIGTERM)
   --log-level L          fatal | error | warn | info | debug                        default warn (logs go to stderr)
 `;
@@ -60,6 +67,8 @@ export async function centerCommand(args: string[], io: CliIo): Promise<number> 
       key: { type: 'string' },
       out: { type: 'string' },
       db: { type: 'string' },
+      pg: { type: 'string' },
+      'traffic-min': { type: 'string' },
       gaps: { type: 'string' },
       'grace-ms': { type: 'string' },
       'max-tries': { type: 'string' },
@@ -102,6 +111,7 @@ export async function centerCommand(args: string[], io: CliIo): Promise<number> 
     io.stderr(`warning: ${url} is not encrypted; use mqtts:// or wss:// beyond this machine\n`);
   }
   const intervalS = positiveNumber('interval-s', values['interval-s']) ?? 10;
+  const trafficMin = Math.max(1, Math.round(positiveNumber('traffic-min', values['traffic-min']) ?? 5));
   const durationS = positiveNumber('duration-s', values['duration-s']);
 
   const log = createLogger({ level, destination: pino.destination({ fd: 2, sync: true }) });
@@ -130,7 +140,9 @@ export async function centerCommand(args: string[], io: CliIo): Promise<number> 
   try {
     if (values.out) sinks.push(new JsonlSink(values.out));
     if (values.db) sinks.push(new SqliteSink(values.db));
-    receiver = new FleetReceiver({ ...opts, sinks }, log);
+    const pg = values.pg ? new PgSink({ url: values.pg }, log) : undefined;
+    if (pg) sinks.push(pg);
+    receiver = new FleetReceiver({ ...opts, sinks, state: pg }, log);
   } catch (err) {
     for (const s of sinks) await s.close().catch(() => undefined);
     throw err;
@@ -143,13 +155,16 @@ export async function centerCommand(args: string[], io: CliIo): Promise<number> 
   const table = io.interactive && !values.json;
   let timer: NodeJS.Timeout | undefined;
   let durationTimer: NodeJS.Timeout | undefined;
+  const traffic = new TrafficCounter(trafficMin);
+  receiver.on('event', (ev, meta) => traffic.add(ev, meta.received_at));
+  const extras = (): ViewExtras => ({ sinks: receiver.sinkStats(), traffic: { rows: traffic.rows(Date.now(), trafficMin), window_min: trafficMin } });
   try {
     await receiver.start(stop.signal);
     const draw = (): void => {
       if (table) {
         const rows = Math.max(5, (process.stdout.rows || 40) - 6);
-        io.stdout(`\x1b[H\x1b[2J${renderTable(receiver.devices(), receiver.totals(), { maxRows: rows, width: process.stdout.columns || undefined })}`);
-      } else io.stdout(summaryLine(receiver.devices(), receiver.totals()));
+        io.stdout(`\x1b[H\x1b[2J${renderTable(receiver.devices(), receiver.totals(), { maxRows: rows, width: process.stdout.columns || undefined, ...extras() })}`);
+      } else io.stdout(summaryLine(receiver.devices(), receiver.totals(), Date.now(), extras()));
     };
     timer = setInterval(draw, table ? 1000 : Math.max(0.2, intervalS) * 1000);
     if (durationS !== undefined) durationTimer = setTimeout(() => stop.abort(), durationS * 1000);
@@ -170,6 +185,6 @@ export async function centerCommand(args: string[], io: CliIo): Promise<number> 
     process.off('SIGTERM', onSignal);
   }
   await receiver.stop();
-  io.stdout(summaryLine(receiver.devices(), receiver.totals()));
+  io.stdout(summaryLine(receiver.devices(), receiver.totals(), Date.now(), extras()));
   return EXIT.OK;
 }

@@ -22,6 +22,11 @@ export interface ConnectionOptions {
   filters: Record<string, IClientSubscribeOptions>;
   /** Where MQTT 5 command responses come back (Response Topic); null on 3.1.1. */
   reply_topic: string | null;
+  /**
+   * Called after each message is handled; the message is acknowledged, and the next one read, only when `done` is
+   * called (backpressure from slow sinks). Default: at once.
+   */
+  gate?: (done: () => void) => void;
 }
 
 export interface FleetFilterOptions {
@@ -87,6 +92,9 @@ export class BrokerConnection {
     const client = mqtt.connect(this.o.url, opts);
     this.client = client;
     client.on('message', (topic, payload, packet) => this.onMessage(topic, payload, { retain: packet.retain, correlationData: packet.properties?.correlationData }));
+    // mqtt.js sends the PUBACK, and reads the next packet, once this calls back.
+    const gate = this.o.gate;
+    if (gate) client.handleMessage = (_packet, callback) => gate(() => callback());
     client.on('close', () => {
       if (this.connected && !this.stopping) this.log.warn({ url: this.o.url }, 'center: connection to the broker lost; reconnecting');
       this.connected = false;

@@ -144,6 +144,8 @@ export class Device {
   readonly seqs = new SeqTracker();
   readonly dedup: Dedup;
   last_seen: number | null = null;
+  /** Something changed since a state store last took a snapshot (any message does: last_seen). */
+  changed = true;
   /** Arrival of the last replayed message: while the box drains its backlog, holes are left to fill. */
   last_replayed_at = 0;
   health: DeviceHealthSummary | null = null;

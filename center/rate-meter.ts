@@ -1,4 +1,4 @@
-// Message rate of the receiver: counts per whole second, the mean of the last 5 complete seconds and the peak.
+// Message rate of the receiver (and row rate of a sink): counts per whole second, the mean of the last 5 complete seconds and the peak.
 // Not core/time's EventWindow: that keeps one timestamp per message, too many at fleet rates.
 const WINDOW_S = 5;
 
@@ -10,11 +10,11 @@ export class RateMeter {
   private currentCount = 0;
   private peak = 0;
 
-  /** One message at `now` (ms since epoch). */
-  add(now: number): void {
+  /** `n` messages (default one) at `now` (ms since epoch). */
+  add(now: number, n = 1): void {
     this.roll(now);
-    this.currentCount++;
-    this.total++;
+    this.currentCount += n;
+    this.total += n;
   }
 
   /** Closes the seconds that ended before `now`; the periodic tick calls it so quiet seconds count as 0. */

@@ -7,6 +7,10 @@
 // share group sees only part of each box's seqs when the broker distributes round-robin (mosquitto does), so gap
 // tracking is off by default there; turn it on only when the broker pins each publisher to one member (EMQX
 // `hash_clientid`, HiveMQ/VerneMQ equivalents): see docs/scaling.md.
+//
+// With a state store (the PostgreSQL sink) the seq bookkeeping outlives the process: it is loaded at start, so a
+// restarted receiver resumes gap repair. In a share group a device's saved state is taken over at its first
+// outbox message here (only the member that gets its messages repairs it); otherwise at start.
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { BirthPayload } from '../contract/birth.js';
@@ -23,106 +27,13 @@ import { DeviceRegistry, type Device, type DeviceState, type AvailabilityChange 
 import { GapRepair, type GapMode, type GapReport } from './gap-repair.js';
 import { parseJson } from './payload.js';
 import { RateMeter } from './rate-meter.js';
-import type { EventSink } from './sinks.js';
+import type { FleetReceiverOptions, FleetTotals, InvalidReport, ReceivedEventMeta } from './receiver-types.js';
+import type { EventSink, SinkStats } from './sinks.js';
+import { restoreSeqs, snapshotDevice, type DeviceSnapshot, type SavedSeqs } from './state.js';
 
 export type { DeviceHealthSummary, DeviceState } from './devices.js';
 export type { GapMode, GapReport } from './gap-repair.js';
-
-export interface FleetReceiverOptions {
-  /** Broker URL (mqtt://, mqtts://, ws://, wss://). */
-  url: string;
-  /**
-   * MQTT protocol: 5 (default), or 4 = MQTT 3.1.1 for brokers that speak nothing newer (the demo's embedded
-   * aedes). With 4, resend responses arrive on the box's `{base}/cmd/resend/result`, and session_expiry_s > 0
-   * keeps the session for as long as the broker keeps 3.1.1 sessions; receive_maximum does not apply.
-   */
-  protocol?: 4 | 5;
-  /** First topic level of the fleet. Default "roadside". */
-  prefix?: string;
-  /** Join this shared-subscription group for events and health (MQTT 5; on 3.1.1 only where the broker allows it, e.g. mosquitto). */
-  share?: string;
-  /**
-   * Receive events and health of these sites only (static sharding between receivers, which keeps per-device
-   * gap repair working with any broker). Status and birth are still received for the whole fleet. Default: all.
-   */
-  sites?: string[];
-  /** MQTT client id. Default: roadside-center-<random>. A fixed id plus session_expiry_s > 0 keeps a persistent session. */
-  clientId?: string;
-  username?: string;
-  password?: string;
-  /** PEM files: CA bundle for the broker certificate, client certificate and key (mutual TLS). */
-  ca?: string;
-  cert?: string;
-  key?: string;
-  /** MQTT 5 Session Expiry Interval, s: the broker queues QoS 1 messages this long while the receiver is away. Default 0 without clientId, 3600 with. */
-  session_expiry_s?: number;
-  /** repair: detect and repair seq gaps; track: detect only; off: neither. Default repair, or off with `share`. */
-  gaps?: GapMode;
-  /** A hole must be this old before it is a gap (out-of-order arrival within the in-flight window is normal), ms. Default 3000. */
-  grace_ms?: number;
-  /** While a box is draining its backlog (replayed messages keep arriving) holes are left to fill; at most this long, ms. Default 300000. */
-  max_defer_ms?: number;
-  /** Time to wait for a resend response, ms. Default 10000. */
-  request_timeout_ms?: number;
-  /** After a resend was accepted, time for the resent messages to arrive before asking again, ms (+1 ms per queued row). Default 10000. */
-  confirm_ms?: number;
-  /** resend requests per hole before it is reported lost. Default 3. */
-  max_tries?: number;
-  /** resend requests waiting for a response, fleet-wide (no resend storm after a broker restart). Default 64. */
-  max_outstanding?: number;
-  /** Holes this close (in seqs) are asked for in one request (the seqs between are sent again too). Default 64. */
-  coalesce?: number;
-  /** Recent message ids remembered per device for duplicate detection by id (~250 bytes each). Default 256. */
-  id_window?: number;
-  /** Bookkeeping period (gap repair, rates), ms. Default 250. */
-  tick_ms?: number;
-  /** MQTT 5 Receive Maximum announced to the broker (QoS 1 messages in flight towards this receiver). Default 1000. */
-  receive_maximum?: number;
-  /** Where accepted events go. The receiver closes them when it stops. */
-  sinks?: EventSink[];
-  /** Clock (tests). */
-  now?: () => number;
-}
-
-export interface FleetTotals {
-  connected: boolean;
-  devices: number;
-  online: number;
-  offline: number;
-  stopped: number;
-  unknown: number;
-  messages: number;
-  events: number;
-  health_messages: number;
-  duplicates: number;
-  invalid: number;
-  missing: number;
-  gaps_open: number;
-  filled_late: number;
-  repaired: number;
-  lost: number;
-  resend_requests: number;
-  resend_outstanding: number;
-  stale_status: number;
-  /** Messages per second over the last 5 s. */
-  msgs_per_s: number;
-  /** Highest 1-second message count seen. */
-  peak_msgs_per_s: number;
-}
-
-export interface InvalidReport {
-  key: string | null;
-  topic: string;
-  error: string;
-}
-
-export interface ReceivedEventMeta {
-  key: string;
-  site: string;
-  device: string;
-  topic: string;
-  received_at: number;
-}
+export type { FleetReceiverOptions, FleetTotals, InvalidReport, ReceivedEventMeta } from './receiver-types.js';
 
 interface FleetReceiverEvents {
   event: [event: WireEvent, meta: ReceivedEventMeta];
@@ -153,6 +64,10 @@ export class FleetReceiver extends EventEmitter<FleetReceiverEvents> implements 
   private stopping: Promise<void> | undefined;
   /** Invalid messages that could not be tied to a device. */
   private invalidUnrouted = 0;
+  /** Reading from the broker is paused until a sink catches up. */
+  private paused = false;
+  /** Saved seq state waiting for the device's first outbox message (share group), by device key. */
+  private readonly pendingSeqs = new Map<string, SavedSeqs>();
 
   constructor(
     private readonly opts: FleetReceiverOptions,
@@ -187,6 +102,7 @@ export class FleetReceiver extends EventEmitter<FleetReceiverEvents> implements 
         receive_maximum: opts.receive_maximum ?? 1000,
         filters: fleetFilters({ prefix: this.prefix, share: opts.share, sites: opts.sites, reply_topic: this.replyTopic }),
         reply_topic: this.replyTopic,
+        gate: (done) => this.gate(done),
       },
       (topic, payload, packet) => this.ingest(topic, payload, packet),
       log,
@@ -225,6 +141,8 @@ export class FleetReceiver extends EventEmitter<FleetReceiverEvents> implements 
       this.log.warn({ share: this.opts.share }, 'center: shared subscriptions are an MQTT 5 feature; on 3.1.1 only some brokers (mosquitto, EMQX) honour $share/');
     }
     try {
+      for (const s of this.sinks) await s.start?.();
+      await this.loadState();
       await this.connection.start(signal);
     } catch (err) {
       await this.stop();
@@ -253,6 +171,46 @@ export class FleetReceiver extends EventEmitter<FleetReceiverEvents> implements 
         this.log.error({ err, sink: s.name }, 'center: closing a sink failed');
       }
     }
+  }
+
+  /** Seq state saved by earlier runs: taken over now, or at the device's first outbox message in a share group. */
+  private async loadState(): Promise<void> {
+    const store = this.opts.state;
+    if (!store) return;
+    if (this.gapMode !== 'off') {
+      for (const saved of await store.loadSeqs(this.opts.sites)) {
+        if (this.opts.share) this.pendingSeqs.set(`${saved.site}/${saved.device}`, saved.seqs);
+        else {
+          const d = this.registry.obtain(saved.site, saved.device);
+          restoreSeqs(d, saved.seqs, this.repair.stats(d.key));
+        }
+      }
+      if (this.pendingSeqs.size + this.registry.size > 0) this.log.info({ devices: this.pendingSeqs.size + this.registry.size }, 'center: seq state loaded');
+    }
+    store.track(() => this.changedDevices());
+  }
+
+  private changedDevices(): DeviceSnapshot[] {
+    const out: DeviceSnapshot[] = [];
+    for (const d of this.registry.all()) {
+      if (!d.changed) continue;
+      d.changed = false;
+      out.push(snapshotDevice(d, this.repair.stats(d.key), this.gapMode !== 'off'));
+    }
+    return out;
+  }
+
+  /** Backpressure: the next message is acknowledged and read once every sink takes more rows. */
+  private gate(done: () => void): void {
+    const waits = this.sinks.flatMap((s) => s.writable?.() ?? []);
+    if (waits.length === 0) return done();
+    if (!this.paused) this.log.warn({ sinks: this.sinkStats() }, 'center: sinks behind; reading from the broker paused (the broker queues meanwhile)');
+    this.paused = true;
+    void Promise.all(waits).then(() => {
+      if (this.paused) this.log.warn('center: sinks caught up; reading from the broker again');
+      this.paused = false;
+      done();
+    });
   }
 
   private tick(): void {
@@ -315,6 +273,11 @@ export class FleetReceiver extends EventEmitter<FleetReceiverEvents> implements 
     return t;
   }
 
+  /** Figures of the sinks that report them (rows written, rows/s, waiting). */
+  sinkStats(): SinkStats[] {
+    return this.sinks.flatMap((s) => (s.stats ? [s.stats()] : []));
+  }
+
   // ---------------------------------------------------------------------------------------------
   // Messages
 
@@ -333,6 +296,7 @@ export class FleetReceiver extends EventEmitter<FleetReceiverEvents> implements 
     if (!t || t.site === '_center') return; // not a device topic (other receivers' reply topics)
     const d = this.registry.obtain(t.site, t.device);
     d.last_seen = now;
+    d.changed = true;
     // An empty retained message clears a retained topic (e.g. a decommissioned box): not an error.
     if (payload.length === 0 && packet.retain) return;
     const json = parseJson(payload);
@@ -401,6 +365,11 @@ export class FleetReceiver extends EventEmitter<FleetReceiverEvents> implements 
     if (!delivery.success) return this.invalid(d, topic, formatIssues(delivery.error, 3), now);
     const { id, seq, replayed } = delivery.data;
     if (replayed) d.last_replayed_at = now;
+    const saved = this.pendingSeqs.get(d.key);
+    if (saved) {
+      this.pendingSeqs.delete(d.key);
+      restoreSeqs(d, saved, this.repair.stats(d.key));
+    }
     const a = d.dedup.admit(id, seq, now);
     if (a.conflicting_id !== undefined) this.log.warn({ device: d.key, seq, id, previous_id: a.conflicting_id }, 'center: two messages with the same seq and different ids');
     if (a.gap) this.repair.onFilled(d, a.gap, a.closed);
@@ -410,6 +379,7 @@ export class FleetReceiver extends EventEmitter<FleetReceiverEvents> implements 
       const r = HealthMessage.safeParse(body);
       if (!r.success) return this.invalid(d, topic, formatIssues(r.error, 3), now);
       d.recordHealth(seq, r.data);
+      for (const s of this.sinks) s.writeHealth?.({ topic, site: d.site, device: d.device, received_at: now, health: r.data });
       return;
     }
     const r = WireEventSchema.safeParse(body);

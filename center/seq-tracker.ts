@@ -30,6 +30,18 @@ export interface Gap {
   req_to: number;
 }
 
+/** A hole as a store keeps it (the part of Gap that outlives a receiver; a pending request does not). */
+export type SavedGap = Pick<Gap, 'lo' | 'hi' | 'opened_at' | 'tries' | 'jump' | 'lost' | 'reason' | 'req_from' | 'req_to'>;
+
+/** The tracker's state as a store keeps it, so a restarted receiver resumes where the previous one stopped. */
+export interface SeqSnapshot {
+  first: number;
+  last: number;
+  received: number;
+  duplicates: number;
+  gaps: SavedGap[];
+}
+
 export type Observation =
   /** A seq not seen before. `gap`: the hole it fell in (its repair state), `closed`: it was the hole's last seq. */
   | { kind: 'new'; gap: Gap | null; closed: boolean }
@@ -69,6 +81,30 @@ export class SeqTracker {
     let n = 0;
     for (const g of this.gaps) if (!g.lost) n++;
     return n;
+  }
+
+  /** Highest seq up to which nothing is still expected: the last seq before the first open hole, or `last`. */
+  get contiguous(): number {
+    for (const g of this.gaps) if (!g.lost) return g.lo - 1;
+    return this.last;
+  }
+
+  snapshot(): SeqSnapshot {
+    const gaps = this.gaps.map(({ lo, hi, opened_at, tries, jump, lost, reason, req_from, req_to }) => ({ lo, hi, opened_at, tries, jump, lost, reason, req_from, req_to }));
+    return { first: this.first, last: this.last, received: this.received, duplicates: this.duplicates, gaps };
+  }
+
+  /**
+   * Takes over a saved state (before the first arrival). Requests of the receiver that saved it died with it:
+   * holes wait for nothing, their tries still count.
+   */
+  restore(s: SeqSnapshot): void {
+    this.first = s.first;
+    this.last = s.last;
+    this.received = s.received;
+    this.duplicates = s.duplicates;
+    const gaps = [...s.gaps].sort((a, b) => a.lo - b.lo).map((g) => ({ ...g, request: null, wait_until: 0 }));
+    this.gaps.splice(0, this.gaps.length, ...gaps);
   }
 
   /** Records one arrival. */

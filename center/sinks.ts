@@ -1,10 +1,12 @@
 // Where the fleet receiver writes the events it accepted (first copy of each (device, seq), valid payload only):
 // JSON lines for a quick look or a replay, or SQLite for queries (duplicates are ignored by the primary key, so a
-// replay into the same database is idempotent).
+// replay into the same database is idempotent). The PostgreSQL sink (center/pg/) also keeps health reports and
+// device state.
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { WireEvent } from '../contract/event.js';
+import type { HealthMessage } from '../contract/health.js';
 import { AgentError } from '../core/errors.js';
 
 export interface ReceivedEvent {
@@ -17,17 +19,53 @@ export interface ReceivedEvent {
   event: WireEvent;
 }
 
+export interface ReceivedHealth {
+  topic: string;
+  site: string;
+  device: string;
+  /** Arrival time at the receiver, ms since epoch. */
+  received_at: number;
+  health: HealthMessage;
+}
+
+/** What a sink reports for the live view and the summary lines. */
+export interface SinkStats {
+  name: string;
+  /** Rows stored (copies already stored are not counted). */
+  written: number;
+  /** Rows handed to the store per second, mean of the last 5 s. */
+  rows_per_s: number;
+  /** Rows waiting to be written. */
+  pending: number;
+  /** Rows dropped because the store was unreachable for too long (their seqs are repaired after a restart). */
+  dropped: number;
+  /** Rows the store refused (kept aside with the error, e.g. PostgreSQL's rejected_rows). */
+  rejected: number;
+  /** Last write error, while writes fail; null once a write succeeded. */
+  error: string | null;
+}
+
 export interface EventSink {
   readonly name: string;
+  /** Connects and prepares the store (e.g. migrations); the receiver calls it before it subscribes. */
+  start?(): Promise<void>;
   /** Buffers one event. After close(): a SINK_CLOSED error (nothing is dropped silently). */
   write(e: ReceivedEvent): void;
+  /** Buffers one health report (sinks that keep them). */
+  writeHealth?(h: ReceivedHealth): void;
   /** Writes what is buffered. */
   flush(): void;
   /** Writes what is buffered and releases the file. Idempotent: later calls return the first call's promise. */
   close(): Promise<void>;
+  stats?(): SinkStats;
+  /**
+   * null when the sink takes more rows now; else a promise resolved once it does. Meanwhile the receiver stops
+   * acknowledging and reading messages (backpressure: the broker queues them) rather than growing memory.
+   */
+  writable?(): Promise<void> | null;
 }
 
-function closedError(sink: string, path: string): AgentError {
+export function closedError(sink: string, path: string): AgentError {
   return new AgentError('SINK_CLOSED', `the ${sink} sink ${path} is closed: the event was not written`);
 }
 
