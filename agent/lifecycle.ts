@@ -11,7 +11,13 @@ export interface StopReport {
   pending: string[];
 }
 
-/** Starts modules in order, stops them in reverse, each stop isolated, the whole stop under a deadline. */
+/**
+ * Starts modules in order, stops them in reverse, each stop isolated, the whole stop under a deadline.
+ * A stop during the start aborts the start's signal. The module being started then settles its start
+ * (rejecting when it gave up) only once it has left nothing running: its stop() is not called, and the
+ * stop waits for that start to settle before stopping the others (the detector lets its worker leave
+ * ONNX Runtime first: terminating it there aborts the process).
+ */
 export class Controller {
   private readonly started: Module[] = [];
   private readonly abort = new AbortController();

@@ -1,6 +1,6 @@
 // ffmpeg's stderr (run with `-loglevel level+…`) turned into reasons a camera is down, and the decoded
 // stream's size.
-import { redactUrl } from '../../core/log.js';
+import { redactUrl, type Logger } from '../../core/log.js';
 import { encodeUserinfo } from './ffmpeg-args.js';
 import type { CameraReason } from './types.js';
 
@@ -75,4 +75,41 @@ export function makeScrubber(password: string | undefined): (s: string) => strin
     for (const secret of secrets) out = out.split(secret).join('[redacted]');
     return out;
   };
+}
+
+/**
+ * ffmpeg's complaints in the agent's log. Before a run's first frame they are debug: failures to connect
+ * are summed up by the camera's status. Mid-stream problems are warnings, at most `budget` a minute and
+ * camera; the rest are counted and reported when the next minute starts.
+ */
+export class StderrLog {
+  private left: number;
+  private suppressed = 0;
+  private windowStart = 0;
+
+  constructor(
+    private readonly log: Logger,
+    private readonly budget = 10,
+  ) {
+    this.left = budget;
+  }
+
+  write(line: StderrLine, online: boolean, now = performance.now()): void {
+    if (!online) {
+      this.log.debug({ ffmpeg_level: line.level }, `ffmpeg: ${line.text}`);
+      return;
+    }
+    if (now - this.windowStart > 60_000) {
+      if (this.suppressed > 0) this.log.warn({ suppressed: this.suppressed }, 'ffmpeg stderr lines suppressed');
+      this.windowStart = now;
+      this.left = this.budget;
+      this.suppressed = 0;
+    }
+    if (this.left <= 0) {
+      this.suppressed++;
+      return;
+    }
+    this.left--;
+    this.log.warn({ ffmpeg_level: line.level }, `ffmpeg: ${line.text}`);
+  }
 }

@@ -5,7 +5,7 @@ import type { CameraConfig } from '../../config/schema/index.js';
 import { spawnTied, terminate } from './child.js';
 import { buildFfmpegPlan, letterboxGeometry, type FrameTarget } from './ffmpeg-args.js';
 import { StreamInfoParser, classifyLine, makeScrubber, parseStderrLine } from './ffmpeg-stderr.js';
-import { CameraError } from './source.js';
+import { CameraError } from './errors.js';
 import type { CameraReason, Frame } from './types.js';
 
 export class GrabError extends CameraError {

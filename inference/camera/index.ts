@@ -1,5 +1,6 @@
 // Camera ingest: one supervised ffmpeg per camera, frames at the detector's input size.
-export { CameraSource, CameraError, type CameraSourceOptions } from './source.js';
+export { CameraSource, type CameraSourceOptions } from './source.js';
+export { CameraError } from './errors.js';
 export { grabFrame, GrabError, type GrabOptions } from './grab.js';
 export { HWDECODE_ARGS, LETTERBOX_PAD_RGB, CameraConfigError, buildFfmpegPlan, letterboxGeometry, type FrameTarget, type ResizeMode } from './ffmpeg-args.js';
 export { MotionGate, type MotionOptions } from './motion.js';

@@ -2,7 +2,7 @@
 import type { SerializedError } from './errors.js';
 import type { PolygonPoints } from './geometry.js';
 import type { ModelInfo, PipelineOptions } from './pipeline.js';
-import type { Detection, Letterbox } from './types.js';
+import type { Detection, DetectorFrame, Letterbox } from './types.js';
 
 /**
  * Test hooks, honoured only when set explicitly through DetectorOptions.debug (never from the config file):
@@ -16,6 +16,8 @@ export interface WorkerDebug {
   crash_camera?: string;
   /** Every run takes at least this long (slow inference). */
   delay_ms?: number;
+  /** The thread blocks this long before loading the model (a slow InferenceSession.create). */
+  load_delay_ms?: number;
 }
 
 export interface WorkerInit {
@@ -39,7 +41,18 @@ export interface RunMessage {
   roi?: PolygonPoints;
 }
 
-export type ToWorker = RunMessage;
+/**
+ * Asks the worker to finish what it is inside (a model load, a run), release its ONNX session and exit.
+ * Its exit is the answer: terminating a thread that is inside ONNX Runtime aborts the whole process.
+ */
+export interface CloseMessage {
+  type: 'close';
+}
+
+export type ToWorker = RunMessage | CloseMessage;
+
+/** A run's answer. */
+export type RunReply = Extract<FromWorker, { type: 'result' | 'run_error' }>;
 
 export type FromWorker =
   | { type: 'ready'; info: ModelInfo }
@@ -52,3 +65,42 @@ export type FromWorker =
       buffer: ArrayBufferLike;
     }
   | { type: 'run_error'; id: number; error: SerializedError; buffer: ArrayBufferLike };
+
+/**
+ * A frame as a run message. Its bytes are transferred without a copy when the view covers a whole
+ * ArrayBuffer, read in place when shared, and copied (`copied`) when the view is part of a larger buffer
+ * (e.g. a pooled Buffer): transferring that would take its neighbours along.
+ */
+export function runMessage(id: number, cameraId: string, frame: DetectorFrame, roi: PolygonPoints | undefined): { msg: RunMessage; transfer: ArrayBuffer[]; copied: boolean } {
+  const { data } = frame;
+  let buffer: ArrayBufferLike = data.buffer;
+  let offset = data.byteOffset;
+  const transfer: ArrayBuffer[] = [];
+  let copied = false;
+  if (!(data.buffer instanceof ArrayBuffer)) {
+    // SharedArrayBuffer: the worker reads it in place; nothing to transfer.
+  } else if (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength) {
+    transfer.push(data.buffer);
+  } else {
+    const copy = data.slice();
+    buffer = copy.buffer;
+    offset = 0;
+    transfer.push(copy.buffer);
+    copied = true;
+  }
+  const msg: RunMessage = {
+    type: 'run',
+    id,
+    camera_id: cameraId,
+    buffer,
+    byte_offset: offset,
+    length: data.length,
+    width: frame.width,
+    height: frame.height,
+    source_width: frame.source_width,
+    source_height: frame.source_height,
+    letterbox: frame.letterbox,
+    roi,
+  };
+  return { msg, transfer, copied };
+}

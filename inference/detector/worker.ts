@@ -53,20 +53,43 @@ async function handle(pipeline: Pipeline, m: RunMessage): Promise<void> {
   }
 }
 
-async function main(): Promise<void> {
-  let pipeline: Pipeline;
-  try {
-    pipeline = await Pipeline.create(init.pipeline);
-  } catch (err) {
+// The session loads at once; messages wait for it. `close` (stop, aborted start) is served after the load and
+// the runs already queued: the thread leaves ONNX Runtime, releases the session and exits on its own.
+// Terminating it from outside while ONNX Runtime is inside InferenceSession.create or run aborts the process
+// ("terminate called after throwing an instance of 'Napi::Error'", SIGABRT).
+if (debug.load_delay_ms) block(debug.load_delay_ms);
+const created: Promise<Pipeline | undefined> = Pipeline.create(init.pipeline).then(
+  (pipeline) => pipeline,
+  (err: unknown) => {
     send({ type: 'init_error', error: serializeError(err, 'DETECTOR_MODEL_LOAD') });
-    return;
+    return undefined;
+  },
+);
+let closing = false;
+// Runs are serialised here as well as by the scheduler: a message never starts while another runs.
+let chain: Promise<unknown> = created;
+
+async function close(): Promise<void> {
+  const pipeline = await created;
+  try {
+    await pipeline?.release();
+  } finally {
+    process.exit(0); // ends this thread only; the host waits for its 'exit'
   }
-  // Runs are serialised here as well as by the scheduler: a message never starts while another runs.
-  let chain = Promise.resolve();
-  port!.on('message', (m: ToWorker) => {
-    chain = chain.then(() => handle(pipeline, m));
-  });
-  send({ type: 'ready', info: pipeline.info });
 }
 
-void main();
+port.on('message', (m: ToWorker) => {
+  if (m.type === 'close') {
+    closing = true; // runs queued behind it are dropped: the host has already failed their frames
+    chain = chain.then(close, close);
+    return;
+  }
+  chain = chain.then(async () => {
+    const pipeline = await created;
+    if (pipeline && !closing) await handle(pipeline, m);
+  });
+});
+
+void created.then((pipeline) => {
+  if (pipeline && !closing) send({ type: 'ready', info: pipeline.info });
+});

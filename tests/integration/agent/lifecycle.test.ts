@@ -51,6 +51,29 @@ describe('Controller', () => {
     expect(calls).toEqual(['start a', 'start b', 'start c', 'stop c', 'stop b']);
   });
 
+  it('a start aborted by stop(): the stop waits for that module to clean up, then stops the started ones', async () => {
+    const { calls, mod } = recorder();
+    // Like the detector: on abort it first lets its worker finish, then rejects; its stop() is never called.
+    const slow: Module = {
+      name: 'slow',
+      start: (signal) =>
+        new Promise((_, reject) => {
+          calls.push('start slow');
+          signal?.addEventListener('abort', () => setTimeout(() => (calls.push('slow cleaned up'), reject(new Error('aborted'))), 300), { once: true });
+        }),
+      stop: () => (calls.push('stop slow'), Promise.resolve()),
+    };
+    const c = new Controller([mod('a'), slow, mod('c')], silentLogger());
+    const started = c.start().catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 20));
+    const t0 = Date.now();
+    const report = await c.stop('signal');
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(290);
+    expect(await started).toMatchObject({ code: 'START_FAILED' });
+    expect(calls).toEqual(['start a', 'start slow', 'slow cleaned up', 'stop a']);
+    expect(report).toEqual({ failed: [], timed_out: false, pending: [] });
+  });
+
   it('stop is idempotent', async () => {
     const { calls, mod } = recorder();
     const c = new Controller([mod('a')], silentLogger());

@@ -1,10 +1,12 @@
 // The detector's worker supervision and scheduling: restarts of a stuck or crashed worker, the fatal limit,
-// fair round-robin sharing between cameras with single-slot queues, buffer hand-over.
+// fair round-robin sharing between cameras with single-slot queues, buffer hand-over; stopping (also an
+// aborted start) lets the worker leave ONNX Runtime and exit by itself, terminating only a hung one.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../../core/log.js';
+import { silentLogger, type Logger } from '../../../core/log.js';
 import { DetectorSchema } from '../../../config/schema/detector.js';
 import { Detector, type DetectorOptions, type DetectResult, type RestartEvent } from '../../../inference/detector/index.js';
 import { CONTRACT_CLASSES, CONTRACT_INPUT, writeContractModels } from '../../../testkit/onnx-models.js';
@@ -27,15 +29,27 @@ function frame() {
   return { data: new Uint8Array(W * H * 3), width: W, height: H, source_width: 640, source_height: 480 };
 }
 
-async function start(cfg: Record<string, unknown> = {}, opts: DetectorOptions = {}): Promise<Detector> {
+function create(cfg: Record<string, unknown> = {}, opts: DetectorOptions = {}, log: Logger = silentLogger()): Detector {
   const d = new Detector(
     DetectorSchema.parse({ model_path: model, decoder: 'decoded', input_size: CONTRACT_INPUT, class_names: CONTRACT_CLASSES, classes: ['person', 'car'], threads: 1, ...cfg }),
-    silentLogger(),
+    log,
     opts,
   );
   detectors.push(d);
+  return d;
+}
+
+async function start(cfg: Record<string, unknown> = {}, opts: DetectorOptions = {}): Promise<Detector> {
+  const d = create(cfg, opts);
   await d.start();
   return d;
+}
+
+/** A debug-level logger whose lines' messages land in `msgs`. */
+function recordingLogger(): { log: Logger; msgs: string[] } {
+  const msgs: string[] = [];
+  const log = pino({ level: 'debug' }, { write: (line: string) => void msgs.push((JSON.parse(line) as { msg: string }).msg) });
+  return { log, msgs };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -98,6 +112,52 @@ describe('detector worker supervision', () => {
     expect(await first).toMatchObject({ code: 'DETECTOR_NOT_RUNNING' });
     expect(await second).toMatchObject({ code: 'DETECTOR_NOT_RUNNING' });
     await expect(d.detect('a', frame())).rejects.toMatchObject({ code: 'DETECTOR_NOT_RUNNING' });
+  });
+});
+
+describe('detector stop while the worker is inside ONNX Runtime', () => {
+  it('an aborted start waits for the model load to finish, then the worker exits by itself', async () => {
+    const { log, msgs } = recordingLogger();
+    const d = create({}, { debug: { load_delay_ms: 1_000 } }, log);
+    const ac = new AbortController();
+    const t0 = Date.now();
+    const started = d.start(ac.signal);
+    setTimeout(() => ac.abort(), 100);
+    await expect(started).rejects.toMatchObject({ code: 'DETECTOR_NOT_RUNNING', message: 'detector start aborted' });
+    const waited = Date.now() - t0;
+    expect(waited).toBeGreaterThanOrEqual(950); // not terminated in the middle of the load
+    expect(waited).toBeLessThan(5_000);
+    expect(msgs).toContain('detector worker closed');
+    expect(msgs.some((m) => m.includes('terminating'))).toBe(false);
+    expect(d.stats().state).toBe('stopped');
+    await expect(d.detect('cam', frame())).rejects.toMatchObject({ code: 'DETECTOR_NOT_RUNNING' });
+  });
+
+  it('stop() during the load resolves once the worker has exited; the start rejects', async () => {
+    const { log, msgs } = recordingLogger();
+    const d = create({}, { debug: { load_delay_ms: 800 } }, log);
+    const started = d.start().catch((e: unknown) => e);
+    await sleep(100);
+    const t0 = Date.now();
+    await d.stop();
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(500);
+    expect(await started).toMatchObject({ code: 'DETECTOR_NOT_RUNNING' });
+    expect(msgs).toContain('detector worker closed');
+    expect(msgs.some((m) => m.includes('terminating'))).toBe(false);
+  });
+
+  it('a worker hung in a run is terminated after the close grace, and stop() still returns', async () => {
+    const { log, msgs } = recordingLogger();
+    const d = create({ stuck_timeout_s: 60 }, { debug: { hang_camera: 'stuck' } }, log);
+    await d.start();
+    const hung = d.detect('stuck', frame()).catch((e: unknown) => e);
+    await sleep(100);
+    const t0 = Date.now();
+    await d.stop();
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(4_900); // CLOSE_GRACE_MS
+    expect(Date.now() - t0).toBeLessThan(8_000);
+    expect(await hung).toMatchObject({ code: 'DETECTOR_NOT_RUNNING' });
+    expect(msgs).toContain('detector worker did not exit in time; terminating it');
   });
 });
 

@@ -1,11 +1,15 @@
-// Camera source building blocks without processes: ffmpeg command line, stderr reasons, frame assembly,
-// motion gate, counters.
+// Camera source building blocks without processes: ffmpeg command line, stderr reasons and their log,
+// frame assembly, the consumer's latest-frame slot, motion gate, counters.
+import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { CameraSchema, type CameraConfig } from '../../../config/schema/index.js';
 import { DEFAULT_BACKOFF, EventWindow, backoffDelay } from '../../../core/time.js';
 import { HWDECODE_ARGS, buildFfmpegPlan, filterChain, letterboxGeometry, urlWithCredentials } from '../../../inference/camera/ffmpeg-args.js';
-import { StreamInfoParser, classifyLine, makeScrubber, parseStderrLine } from '../../../inference/camera/ffmpeg-stderr.js';
+import { CameraCounters } from '../../../inference/camera/counters.js';
+import { StderrLog, StreamInfoParser, classifyLine, makeScrubber, parseStderrLine } from '../../../inference/camera/ffmpeg-stderr.js';
 import { FrameAssembler, FramePool } from '../../../inference/camera/frames.js';
+import { LatestFrame } from '../../../inference/camera/latest-frame.js';
+import type { Frame } from '../../../inference/camera/types.js';
 import { MotionGate } from '../../../inference/camera/motion.js';
 
 function camera(over: Record<string, unknown> = {}): CameraConfig {
@@ -114,6 +118,68 @@ describe('ffmpeg stderr', () => {
   });
 });
 
+describe('ffmpeg stderr in the log', () => {
+  it('debug before the first frame; mid-stream at most 10 warnings a minute, the rest counted', () => {
+    const lines: { level: number; msg: string; suppressed?: number }[] = [];
+    const log = new StderrLog(pino({ level: 'debug' }, { write: (l: string) => void lines.push(JSON.parse(l) as (typeof lines)[number]) }));
+    const line = parseStderrLine('[h264 @ 0x5] [error] error while decoding MB 3 4');
+    log.write(line, false, 0);
+    expect(lines).toMatchObject([{ level: 20, msg: 'ffmpeg: [h264 @ 0x5] error while decoding MB 3 4' }]);
+    for (let i = 0; i < 15; i++) log.write(line, true, 70_000 + i);
+    expect(lines.filter((l) => l.level === 40)).toHaveLength(10);
+    log.write(line, true, 140_000); // the next minute: the count of the suppressed ones first
+    expect(lines.at(-2)).toMatchObject({ level: 40, msg: 'ffmpeg stderr lines suppressed', suppressed: 5 });
+    expect(lines.at(-1)).toMatchObject({ level: 40, msg: 'ffmpeg: [h264 @ 0x5] error while decoding MB 3 4' });
+  });
+});
+
+describe('latest frame', () => {
+  const frame = (seq: number, pool: FramePool): Frame => ({
+    camera: 'c',
+    data: pool.take(),
+    width: 2,
+    height: 2,
+    source_width: 4,
+    source_height: 4,
+    captured_at_ms: 0,
+    mono_ms: seq,
+    seq,
+  });
+
+  it('hands the newest frame out; a replaced one goes back to the pool and counts as skipped', async () => {
+    const pool = new FramePool(12, 2);
+    const counters = new CameraCounters();
+    const slot = new LatestFrame('camera:c', pool, counters);
+    const first = frame(1, pool);
+    slot.offer(first);
+    slot.offer(frame(2, pool));
+    expect(pool.take()).toBe(first.data); // the replaced frame's buffer was recycled
+    slot.offer(frame(3, pool));
+    expect((await slot.next())?.seq).toBe(3);
+    const waiting = slot.next();
+    await expect(slot.next()).rejects.toMatchObject({ code: 'CAMERA_CONSUMER_BUSY' });
+    slot.offer(frame(4, pool));
+    expect((await waiting)?.seq).toBe(4);
+    expect(counters.figures()).toMatchObject({ processed_total: 2, skipped_total: 2 });
+  });
+
+  it('closed: a waiting next() and every later one answer null; stale frames can be dropped', async () => {
+    const pool = new FramePool(12, 2);
+    const slot = new LatestFrame('camera:c', pool, new CameraCounters());
+    const waiting = slot.next();
+    slot.close();
+    expect(await waiting).toBeNull();
+    expect(await slot.next()).toBeNull();
+    slot.open();
+    slot.offer(frame(1, pool));
+    slot.drop();
+    const ac = new AbortController();
+    const aborted = slot.next(ac.signal);
+    ac.abort();
+    expect(await aborted).toBeNull();
+  });
+});
+
 describe('frame assembly', () => {
   it('cuts arbitrary chunks into exact frames, each byte copied once into its own buffer', () => {
     const frameBytes = 4 * 3 * 3;
@@ -202,6 +268,25 @@ describe('motion gate', () => {
 });
 
 describe('counters', () => {
+  it("numbers a source's frames and counts what became of them", () => {
+    const c = new CameraCounters();
+    expect([c.frame(1_000), c.frame(1_100), c.frame(1_200)]).toEqual([1, 2, 3]);
+    c.processed(1_000);
+    c.skipped(1_100);
+    c.motionSkipped(1_200);
+    c.reconnect(1_200);
+    c.stall(1_200);
+    expect(c.figures(1_300)).toMatchObject({
+      frames_total: 3,
+      processed_total: 1,
+      skipped_total: 1,
+      motion_skipped_total: 1,
+      reconnects_last_hour: 1,
+      stalls_last_hour: 1,
+      last_frame_age_ms: 100,
+    });
+  });
+
   it('counts events inside a sliding window', () => {
     const w = new EventWindow(1_000, 4, 0);
     for (const t of [100, 200, 300, 900, 1_150]) w.add(t);

@@ -1,5 +1,5 @@
 // Pure parts of the detector, without ONNX Runtime or threads: geometry, pre-processing, decoders bound to
-// output shapes, post-processing, class names and score gates.
+// output shapes, post-processing, class names and score gates, the frame scheduler and the run message.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +11,8 @@ import { DetectorError } from '../../../inference/detector/errors.js';
 import { iou, pointInPolygon } from '../../../inference/detector/geometry.js';
 import type { DetectorFrame } from '../../../inference/detector/index.js';
 import { postprocess } from '../../../inference/detector/postprocess.js';
+import { runMessage } from '../../../inference/detector/protocol.js';
+import { FrameScheduler, type Pending } from '../../../inference/detector/scheduler.js';
 import { hwcToChw } from '../../../inference/detector/preprocess.js';
 import { encodeScene, type SceneBox } from '../../../testkit/onnx-models.js';
 
@@ -210,5 +212,48 @@ describe('class names and score gate', () => {
     });
     expect(buildGate({ classes: [], class_thresholds: {}, score_threshold: 0.4 }, names)).toEqual({ byClass: [0.4, 0.4, 0.4], other: 0.4 });
     expect(() => buildGate({ classes: ['cars'], class_thresholds: {}, score_threshold: 0.3 }, names)).toThrow(/unknown class name\(s\) "cars"/);
+  });
+});
+
+describe('frame scheduler', () => {
+  const pending = (cameraId: string): Pending => ({
+    cameraId,
+    frame: { data: new Uint8Array(3), width: 1, height: 1, source_width: 1, source_height: 1 },
+    queuedAt: 0,
+    resolve: () => undefined,
+    reject: () => undefined,
+  });
+
+  it('serves cameras round-robin from the one after the last served; a newer frame replaces the waiting one', () => {
+    const q = new FrameScheduler();
+    const a1 = pending('a');
+    expect(q.offer(a1)).toBeUndefined();
+    const a2 = pending('a');
+    expect(q.offer(a2)).toBe(a1);
+    q.offer(pending('b'));
+    q.offer(pending('c'));
+    expect(q.take()).toBe(a2);
+    q.offer(pending('a'));
+    expect([q.take()?.cameraId, q.take()?.cameraId, q.take()?.cameraId, q.take()]).toEqual(['b', 'c', 'a', undefined]);
+    q.offer(pending('b'));
+    q.offer(pending('a'));
+    expect(q.drain().map((p) => p.cameraId)).toEqual(['b', 'a']);
+    expect(q.take()).toBeUndefined();
+  });
+});
+
+describe('run message', () => {
+  const f = (data: Uint8Array) => ({ data, width: 1, height: 1, source_width: 4, source_height: 4 });
+
+  it('transfers a whole buffer, copies a view into a larger one, shares a SharedArrayBuffer in place', () => {
+    const whole = runMessage(1, 'a', f(new Uint8Array(3)), undefined);
+    expect([whole.copied, whole.transfer.length, whole.msg.byte_offset]).toEqual([false, 1, 0]);
+    const big = new Uint8Array(10);
+    const view = runMessage(2, 'a', f(big.subarray(4, 7)), [[0, 0], [1, 0], [1, 1]]);
+    expect([view.copied, view.msg.buffer === big.buffer, view.msg.byte_offset, view.msg.length]).toEqual([true, false, 0, 3]);
+    expect(view.msg.roi).toEqual([[0, 0], [1, 0], [1, 1]]);
+    const shared = new Uint8Array(new SharedArrayBuffer(8), 2, 3);
+    const sh = runMessage(3, 'a', f(shared), undefined);
+    expect([sh.copied, sh.transfer.length, sh.msg.byte_offset, sh.msg.buffer === shared.buffer]).toEqual([false, 0, 2, true]);
   });
 });
