@@ -11,6 +11,8 @@ import { benchAnalytics } from './analytics.js';
 import { benchDetector } from './detector.js';
 import { benchOutbox } from './outbox.js';
 import { benchPipeline, benchRss } from './pipeline.js';
+import { benchPlates } from './plates.js';
+import { benchPreview } from './preview.js';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean' }, only: { type: 'string' } } });
 const quick = values.quick ?? false;
@@ -29,6 +31,8 @@ await run('detector', () => benchDetector({ seconds: quick ? 3 : 8 }));
 await run('pipeline', () => benchPipeline(quick ? 2 : 3));
 await run('analytics', benchAnalytics);
 await run('outbox', benchOutbox);
+await run('plates', () => benchPlates({ rounds: quick ? 1 : 3 }));
+await run('preview', async () => ({ ...(await benchPreview({ seconds: quick ? 4 : 15 })) }));
 if (!quick) {
   const { benchFleet } = await import('./fleet.js').catch(() => ({ benchFleet: undefined }));
   if (benchFleet) await run('fleet', () => benchFleet());

@@ -2,6 +2,7 @@
 // uplink, analytics). The controller implements AgentFigures from the real modules; tests use testkit/static-figures.ts.
 import type { CameraHealth, DetectorHealth, OutboxHealth, UplinkHealth } from '../../contract/health.js';
 import type { CameraConfig } from '../../config/schema/index.js';
+import type { RgbFrame } from '../../inference/frame.js';
 
 export type { CameraState, DetectorState } from '../../contract/health.js';
 
@@ -27,12 +28,8 @@ export interface CameraOverlay {
   zones: { id: string; polygon: [number, number][] }[];
 }
 
-/** A decoded frame (packed RGB, 3 bytes per pixel, rows without padding). */
-export interface RawFrame {
-  data: Uint8Array;
-  width: number;
-  height: number;
-}
+/** A decoded frame (packed RGB, 3 bytes per pixel): the one definition lives with the frame loop. */
+export type RawFrame = RgbFrame;
 
 /**
  * Live figures from the agent's modules. Every method is synchronous and cheap (reads counters kept by

@@ -7,6 +7,7 @@ import { HealthSchema } from './health.js';
 import { LoggingSchema } from './logging.js';
 import { MqttSchema } from './mqtt.js';
 import { OutboxSchema } from './outbox.js';
+import { RecognizersSchema } from './recognizers.js';
 import { StatusSchema } from './status.js';
 
 export const ConfigSchema = z
@@ -15,6 +16,7 @@ export const ConfigSchema = z
     cameras: CamerasSchema,
     detector: DetectorSchema.prefault({}),
     analytics: AnalyticsSchema.prefault({}),
+    recognizers: RecognizersSchema.prefault({}),
     outbox: OutboxSchema.prefault({}),
     mqtt: MqttSchema,
     health: HealthSchema.prefault({}),
@@ -36,4 +38,5 @@ export * from './health.js';
 export * from './logging.js';
 export * from './mqtt.js';
 export * from './outbox.js';
+export * from './recognizers.js';
 export * from './status.js';
