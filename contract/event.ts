@@ -25,6 +25,7 @@ export const EVENT_TYPES = [
   'speed',
   'red_light',
   'flow',
+  'camera_tamper',
 ] as const;
 export const EventTypeSchema = z.enum(EVENT_TYPES).describe('Event type; selects the shape of `object`, `rule` and `attributes`');
 export type EventType = z.infer<typeof EventTypeSchema>;
@@ -47,6 +48,7 @@ export const PRIORITY = {
   speed: 'event',
   red_light: 'violation',
   flow: 'statistics',
+  camera_tamper: 'event',
 } as const satisfies Record<EventType, Priority>;
 
 // ---------------------------------------------------------------------------------------------------------
@@ -123,15 +125,34 @@ export const ObjectEndAttributes = z.strictObject({
   distance_px: z.number().min(0).describe('Path length of the box anchor (bottom centre), camera pixels'),
   zones_visited: z.array(Slug).describe('Zones the object entered, in order, without repeats'),
   lines_crossed: z
-    .array(z.strictObject({ line_id: Slug, direction: Direction }))
+    .array(
+      z.strictObject({
+        line_id: Slug,
+        direction: Direction,
+        lane: Slug.optional().describe('Lane of the line the crossing was counted in, if the line has lanes and the crossing was in one'),
+        class: z.string().min(1).optional().describe('Class the line_crossing event reported (the vote at the crossing)'),
+        flow_corrected: z
+          .boolean()
+          .optional()
+          .describe('Present when `class` differs from object.class: true when the crossing was moved to object.class in its flow bin before the bin was sent, false when the bin had been sent already'),
+      }),
+    )
     .describe('Counted line crossings, in order'),
   max_speed_kmh: z.number().min(0).optional().describe('Highest speed measured on the track, km/h; only with a calibration'),
+  class_corrected_from: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      "Present when a line_crossing event of this track reported another class than object.class (the vote over the whole track, final): the class it reported. Count those crossings (lines_crossed[].class differs) as object.class; flow bins still open were corrected already (lines_crossed[].flow_corrected)",
+    ),
 });
 
 export const LineCrossingAttributes = z.strictObject({
   direction: Direction,
   point_px: PointPx.describe('Where the anchor path crossed the line, [x, y] camera pixels'),
   crossed_at: IsoTime.describe('Crossing time, interpolated between the frames either side of the line'),
+  lane: Slug.optional().describe('Lane (lines[].lanes) the crossing point lies in; absent when the line has no lanes or the point is in none'),
 });
 
 export const ZoneEnterAttributes = z.strictObject({
@@ -161,6 +182,14 @@ export const SpeedAttributes = z.strictObject({
   window_s: z.number().positive().describe('Time span of the positions fitted, seconds'),
   samples: z.int().min(2).describe('Positions fitted'),
   distance_m: z.number().min(0).describe('Ground distance covered over the window, metres'),
+  lane: Slug.optional().describe('Lane of the line crossing, as in its line_crossing event'),
+  reference: z
+    .enum(['bottom_centre', 'bottom_left', 'bottom_right'])
+    .optional()
+    .describe('Point of the box whose ground positions were fitted: the bottom centre, or the bottom corner on the side that stayed whole while the other touched the frame edge'),
+  samples_cut_off: count()
+    .optional()
+    .describe('Positions in the window left out because the box touched the frame edge (a cut-off box moves slower than the vehicle)'),
 });
 
 export const RedLightAttributes = z.strictObject({
@@ -191,6 +220,53 @@ export const FlowAttributes = z.strictObject({
     .describe('Fraction of observed_s during which at least one counted object box lay across the line (a virtual loop detector), 0-1'),
   in: DirectionStats.describe('Objects crossing "in"'),
   out: DirectionStats.describe('Objects crossing "out"'),
+  lanes: z
+    .array(
+      z.strictObject({
+        lane: Slug.describe('Lane id (lines[].lanes)'),
+        occupancy: z.number().min(0).max(1).describe('Fraction of observed_s during which a counted object box lay across the lane, 0-1'),
+        in: DirectionStats.describe('Objects crossing "in" within the lane'),
+        out: DirectionStats.describe('Objects crossing "out" within the lane'),
+      }),
+    )
+    .optional()
+    .describe('Per lane, in configuration order; only for a line with lanes. Crossings outside every lane count in the line totals only'),
+});
+
+/** What a camera_tamper event is about; config `cameras[].tamper.kinds` selects the ones watched. */
+export const TAMPER_KINDS = ['covered', 'blurred', 'shifted', 'too_dark', 'overexposed', 'frozen'] as const;
+export const TamperKindSchema = z
+  .enum(TAMPER_KINDS)
+  .describe(
+    'covered: the picture lost its detail (lens covered or sprayed); blurred: out of focus (fine detail lost against the reference); shifted: the view moved against the reference (camera turned or pushed: lines and zones are off), or no longer matches it at all; too_dark / overexposed: the picture is (nearly) black / washed out; frozen: the frames keep coming but the picture does not change at all',
+  );
+export type TamperKind = z.infer<typeof TamperKindSchema>;
+
+const luma = () => z.number().min(0).max(255);
+export const TamperMeasuresSchema = z
+  .strictObject({
+    luma_mean: luma().describe('Mean luminance (BT.601 luma, 0-255) of the picture'),
+    luma_p5: luma().describe('5th percentile of the luminance, 0-255'),
+    luma_p95: luma().describe('95th percentile of the luminance, 0-255'),
+    detail: z.number().min(0).describe('Mean absolute gradient of a 64x48 thumbnail of the picture, grey levels per thumbnail pixel'),
+    detail_ratio: z.number().min(0).nullable().describe('detail relative to the reference; null without a reference'),
+    sharpness_ratio: z.number().min(0).nullable().describe('Fine over coarse detail (independent of brightness and contrast) relative to the reference; null without a reference'),
+    shift_dx_px: z.number().nullable().describe('How far the view moved right against the reference, camera pixels (median of the latest checks); null without a reference or when the view does not match it'),
+    shift_dy_px: z.number().nullable().describe('How far the view moved down against the reference, camera pixels; null as shift_dx_px'),
+    match: z.number().min(-1).max(1).nullable().describe('Similarity of the edges with the reference at the measured offset (normalised correlation, about 0.5-0.9 for the same view, below 0.2 for another); null without a reference'),
+    frame_diff: z.number().min(0).nullable().describe('Mean absolute difference of raw pixel samples to the previous check, grey levels (live sensors show at least their noise); null on the first check'),
+    unchanged_s: z.number().min(0).describe('Seconds the picture has stayed unchanged (frame_diff at most cameras[].tamper.frozen_diff)'),
+  })
+  .describe('What the check measured; thresholds are in cameras[].tamper');
+export type TamperMeasures = z.infer<typeof TamperMeasuresSchema>;
+
+export const CameraTamperAttributes = z.strictObject({
+  kind: TamperKindSchema,
+  cleared: z.boolean().describe('false: the condition held for tamper.raise_s (alarm); true: it has been absent for tamper.clear_s (all clear)'),
+  since: IsoTime.describe('When the condition was first seen (the alarm went out raise_s later)'),
+  duration_s: z.number().min(0).optional().describe('cleared only: from `since` to the last check that saw the condition, seconds'),
+  reference_at: IsoTime.nullable().describe('When the reference view was taken (automatically after stable picture, or by rebase-reference); null: none yet'),
+  measures: TamperMeasuresSchema,
 });
 
 // ---------------------------------------------------------------------------------------------------------
@@ -246,6 +322,9 @@ function envelope<B extends z.ZodRawShape>(base: B) {
       'An object crossed a stop line while its signal was red',
     ),
     ev('flow', { rule: LineRule, attributes: FlowAttributes }).describe('Traffic statistics of a line over one flow bin'),
+    ev('camera_tamper', { attributes: CameraTamperAttributes }).describe(
+      'The camera view was covered, blurred, moved, too dark, overexposed or frozen for tamper.raise_s (cleared: false), or that condition has gone (cleared: true). The camera status and health carry the active kinds',
+    ),
   ]);
 }
 

@@ -10,6 +10,16 @@ export const AnalyticsSchema = z
         match_iou: z.number().min(0).max(1).default(0.3).describe('Minimum IoU between a predicted track box and a detection. Default 0.3'),
         max_age_s: z.number().positive().default(2).describe('A track unseen this long ends, seconds. Default 2'),
         min_hits: z.number().int().min(1).default(2).describe('Detections before a track is confirmed and can raise events. Default 2'),
+        merge_iou: z
+          .number()
+          .min(0)
+          .max(1)
+          .default(0.5)
+          .describe('Boxes of different classes of one class group (e.g. a car box and a truck box on one pickup) overlapping at least this IoU are one object: merged into one detection before tracking. 1 turns merging off. Default 0.5'),
+        class_groups: z
+          .record(Slug, z.array(z.string().min(1)).min(1))
+          .optional()
+          .describe('Classes the tracker treats as one kind of object (tracks match across them, the class is voted), group name → class names. A class in no group is its own group. Default {vehicle: [car, truck, bus, motorcycle]}'),
       })
       .prefault({})
       .describe('Multi-object tracker'),
@@ -26,7 +36,15 @@ export const AnalyticsSchema = z
       .describe('Traffic signals for red-light enforcement. Their states ("red", "amber", "green") arrive with the `signal` command on {base}/cmd/signal, from the center or a local signal-controller bridge'),
     evidence: z
       .strictObject({
-        dir: z.string().default('evidence').describe('Evidence JPEG directory; relative to device.data_dir. Default evidence'),
+        dir: z
+          .string()
+          .min(1)
+          .default('evidence')
+          .describe('Evidence JPEG directory; relative to device.data_dir and, after symlinks, inside it (unless allow_outside_data_dir). Default evidence'),
+        allow_outside_data_dir: z
+          .boolean()
+          .default(false)
+          .describe('Allow evidence.dir to lead outside device.data_dir (another disk, an absolute path elsewhere). Default false'),
         max_mb: z.number().min(1).default(256).describe('Space for evidence; oldest files removed beyond it, MB. Default 256'),
       })
       .prefault({})

@@ -4,10 +4,10 @@ import type { AnalyticsConfig, CameraConfig } from '../../config/schema/index.js
 import { outsideFrame, Tracker, type Track } from '../tracking/tracker.js';
 import type { Box, Detection, FrameContext } from '../tracking/types.js';
 import { EvidenceStore } from './evidence.js';
-import { LineFlow } from './flow.js';
+import { LineFlow, type Tally } from './flow.js';
 import { anchorOf } from './geometry.js';
 import { Homography } from './homography.js';
-import { ObjectLifecycle } from './lifecycle.js';
+import { ObjectLifecycle, type TrackSummary } from './lifecycle.js';
 import { CountingLines, type Crossing } from './lines.js';
 import { EventOutlet, round, roundBox, type DeviceRef, type EventSink, type Stamp } from './outlet.js';
 import { RedLight } from './red-light.js';
@@ -64,6 +64,8 @@ export class CameraAnalytics {
   private readonly speed: SpeedMeter;
   private readonly flow: LineFlow | undefined;
   private readonly redLight: RedLight;
+  /** Per track, the flow tally of each of its counted crossings (lines.crossed order), to correct the class. */
+  private readonly tallies = new Map<number, Array<Tally | undefined>>();
   private last: Stamp | undefined;
   private readonly counters = { frames: 0, detections: 0, update_ms_avg: 0, update_ms_max: 0, update_ms_last: 0 };
 
@@ -92,7 +94,7 @@ export class CameraAnalytics {
     const store = opts.evidence === false ? undefined : (opts.evidence ?? EvidenceStore.forDir(analytics.evidence.dir, analytics.evidence.max_mb, log ? { log: log.child({ mod: 'evidence' }) } : {}));
     this.violations = new Violations(camera, store, this.outlet, alog);
     const cal = camera.calibration;
-    this.speed = new SpeedMeter(cal ? new Homography(cal.image, cal.world) : undefined, cal?.position_error_m ?? 0.5, this.outlet);
+    this.speed = new SpeedMeter(cal ? new Homography(cal.image, cal.world) : undefined, cal?.position_error_m ?? 0.5, this.outlet, camera.frame);
     this.lines = new CountingLines(camera.lines, this.outlet, this.objectOf, (c) => this.crossed(c));
     this.zones = new Zones(camera.zones, this.outlet, this.violations, this.objectOf);
     this.redLight = new RedLight(analytics.signals.map((s) => s.id), camera.lines, this.outlet, this.violations);
@@ -139,7 +141,10 @@ export class CameraAnalytics {
       if (this.lifecycle.has(t.id)) this.end(t, outsideFrame(t.box, this.camera.frame) ? 'left_frame' : 'lost', now);
     }
     this.speed.resolveDue(now.mono);
-    this.flow?.endFrame(this.lines.occupancy(res.active), now.mono);
+    if (this.flow) {
+      const occ = this.lines.occupancy(res.active);
+      this.flow.endFrame(occ.lines, now.mono, occ.lanes);
+    }
 
     const ms = performance.now() - t0;
     const c = this.counters;
@@ -185,7 +190,7 @@ export class CameraAnalytics {
    * was tentative counts; those events wait until its object_new is out. */
   private confirm(t: Track, ctx: FrameContext, now: Stamp): void {
     const first = this.lifecycle.begin(t, now);
-    this.lines.begin(t.id);
+    this.lines.begin(t);
     this.zones.begin(t.id);
     this.speed.begin(t.id);
     this.outlet.hold();
@@ -208,18 +213,39 @@ export class CameraAnalytics {
   /** A counted line crossing: flow volume, the speed at the line, red light. */
   private crossed(c: Crossing): void {
     const measured = this.speed.measures(c.track.id);
-    const listener = this.flow?.count(c, measured);
-    if (measured) this.speed.pend(c, listener);
+    const counted = this.flow?.count(c, measured);
+    let list = this.tallies.get(c.track.id);
+    if (!list) this.tallies.set(c.track.id, (list = []));
+    list.push(counted?.tally);
+    if (measured) this.speed.pend(c, counted?.listener);
     this.redLight.check(c);
   }
 
   private end(t: Track, reason: 'lost' | 'left_frame' | 'shutdown', now: Stamp): void {
     this.zones.exitAll(t, now);
     this.speed.settle(t.id);
-    this.lifecycle.end(t, reason, now, { zones_visited: this.zones.visited(t.id), lines_crossed: this.lines.crossed(t.id), max_speed_kmh: this.speed.maxKmh(t.id) });
+    this.lifecycle.end(t, reason, now, { zones_visited: this.zones.visited(t.id), max_speed_kmh: this.speed.maxKmh(t.id), ...this.crossings(t) });
     this.lines.drop(t.id);
     this.zones.drop(t.id);
     this.speed.drop(t.id);
+    this.tallies.delete(t.id);
+  }
+
+  /**
+   * The track's crossings for object_end. The class of a track is a vote over its whole life: a crossing
+   * that reported another class than the final one is corrected, in its flow bin while that is open, and
+   * object_end tells (class_corrected_from).
+   */
+  private crossings(t: Track): Pick<TrackSummary, 'lines_crossed' | 'class_corrected_from'> {
+    const tallies = this.tallies.get(t.id) ?? [];
+    let from: string | undefined;
+    const lines_crossed = this.lines.crossed(t.id).map((c, i): TrackSummary['lines_crossed'][number] => {
+      if (c.class === t.class_name) return { ...c };
+      from ??= c.class;
+      const tally = tallies[i];
+      return { ...c, flow_corrected: tally !== undefined && this.flow !== undefined && this.flow.reclass(tally, t.class_name) };
+    });
+    return { lines_crossed, class_corrected_from: from };
   }
 
   private readonly objectOf = (t: Track): EventObject => {

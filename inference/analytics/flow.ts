@@ -3,10 +3,11 @@ import { isoTime, makeEvent } from '../../contract/event.js';
 import type { LineConfig } from '../../config/schema/index.js';
 import type { Crossing } from './lines.js';
 import { round, type EventOutlet, type Stamp } from './outlet.js';
-import { percentile, SPEED_HALF_WINDOW_MS, type SpeedListener } from './speed.js';
+import { percentile, SPEED_HALF_WINDOW_MS, SPEED_WIDE_HALF_WINDOW_MS, type SpeedListener } from './speed.js';
 
-/** A flow bin waits at most this long after its end for the speeds of its last crossings, ms. */
-export const FLOW_GRACE_MS = SPEED_HALF_WINDOW_MS + 1000;
+/** A flow bin waits at most this long after its end for the speeds of its last crossings (the window after a
+ * crossing, widened near the frame edge), ms. */
+export const FLOW_GRACE_MS = Math.max(SPEED_HALF_WINDOW_MS + 1000, SPEED_WIDE_HALF_WINDOW_MS + 400);
 
 export interface FlowDirection {
   volume: number;
@@ -15,11 +16,24 @@ export interface FlowDirection {
   speeds_kmh: number[];
 }
 
-export interface FlowLine {
-  /** Time at least one counted object's box lay across the line, ms. */
+export interface FlowCounts {
+  /** Time at least one counted object's box lay across the line (or lane), ms. */
   occupied_ms: number;
   in: FlowDirection;
   out: FlowDirection;
+}
+
+export interface FlowLine extends FlowCounts {
+  /** Per lane of the line, in configuration order. */
+  lanes: FlowCounts[];
+}
+
+/** A crossing counted in a bin: to move it to another class while the bin is still open. */
+export interface Tally {
+  bin: FlowBin;
+  /** The line's and the lane's direction counts it was added to. */
+  dirs: FlowDirection[];
+  cls: string;
 }
 
 export interface FlowBin {
@@ -52,16 +66,20 @@ export class FlowBins {
   private cur: FlowBin | undefined;
   private readonly closing: FlowBin[] = [];
   private lastMono: number | undefined;
-  private occupied: boolean[];
+  private readonly occupied: boolean[];
+  private readonly laneOccupied: boolean[][];
 
+  /** `lanesPerLine`: how many lanes each line has (default none). */
   constructor(
     private readonly nLines: number,
     private readonly binMs: number,
     private readonly gapCapMs: number,
     private readonly graceMs: number,
     private readonly onBin: (bin: FlowBin) => void,
+    private readonly lanesPerLine: readonly number[] = [],
   ) {
     this.occupied = new Array<boolean>(nLines).fill(false);
+    this.laneOccupied = Array.from({ length: nLines }, (_, i) => new Array<boolean>(lanesPerLine[i] ?? 0).fill(false));
   }
 
   /** The bin in progress. */
@@ -102,9 +120,13 @@ export class FlowBins {
     return this.cur;
   }
 
-  /** Line occupancy seen in the frame just analysed (holds until the next frame). */
-  setOccupied(flags: readonly boolean[]): void {
-    for (let i = 0; i < this.nLines; i++) this.occupied[i] = flags[i] ?? false;
+  /** Line (and lane) occupancy seen in the frame just analysed (holds until the next frame). */
+  setOccupied(flags: readonly boolean[], laneFlags?: ReadonlyArray<readonly boolean[]>): void {
+    for (let i = 0; i < this.nLines; i++) {
+      this.occupied[i] = flags[i] ?? false;
+      const lanes = this.laneOccupied[i]!;
+      for (let k = 0; k < lanes.length; k++) lanes[k] = laneFlags?.[i]?.[k] ?? false;
+    }
   }
 
   /** Hands over the ended bins that are complete. */
@@ -139,7 +161,12 @@ export class FlowBins {
     const dt = z - from;
     if (!(dt > 0)) return;
     b.observed_ms += dt;
-    for (let i = 0; i < this.nLines; i++) if (this.occupied[i]) b.lines[i]!.occupied_ms += dt;
+    for (let i = 0; i < this.nLines; i++) {
+      const line = b.lines[i]!;
+      if (this.occupied[i]) line.occupied_ms += dt;
+      const lanes = this.laneOccupied[i]!;
+      for (let k = 0; k < lanes.length; k++) if (lanes[k]) line.lanes[k]!.occupied_ms += dt;
+    }
   }
 
   private open(mono_ms: number, wall_ms: number): FlowBin {
@@ -161,7 +188,12 @@ export class FlowBins {
       end_mono_ms: start_mono + this.binMs,
       offset_ms: offset,
       observed_ms: 0,
-      lines: Array.from({ length: this.nLines }, () => ({ occupied_ms: 0, in: dir(), out: dir() })),
+      lines: Array.from({ length: this.nLines }, (_, i) => ({
+        occupied_ms: 0,
+        in: dir(),
+        out: dir(),
+        lanes: Array.from({ length: this.lanesPerLine[i] ?? 0 }, () => ({ occupied_ms: 0, in: dir(), out: dir() })),
+      })),
       pending: 0,
       emitted: false,
     };
@@ -170,7 +202,8 @@ export class FlowBins {
 
 /**
  * Flow of the camera's counting lines: volume per direction and class, speeds measured at the line and
- * occupancy, one `flow` event per line and bin (see FlowBins for the time keeping).
+ * occupancy, for the line and for each of its lanes; one `flow` event per line and bin (see FlowBins for the
+ * time keeping).
  */
 export class LineFlow {
   private readonly bins: FlowBins;
@@ -183,7 +216,14 @@ export class LineFlow {
     gap_cap_ms: number,
     private readonly outlet: EventOutlet,
   ) {
-    this.bins = new FlowBins(lines.length, bin_ms, gap_cap_ms, FLOW_GRACE_MS, (bin) => this.emit(bin));
+    this.bins = new FlowBins(
+      lines.length,
+      bin_ms,
+      gap_cap_ms,
+      FLOW_GRACE_MS,
+      (bin) => this.emit(bin),
+      lines.map((l) => l.lanes?.length ?? 0),
+    );
   }
 
   /** A frame is being analysed: accounts the time since the previous one. */
@@ -193,26 +233,51 @@ export class LineFlow {
   }
 
   /**
-   * Counts a crossing in the bin of its time. With `speedFollows` the bin waits for the speed measured at
-   * the crossing: the returned listener takes it.
+   * Counts a crossing in the bin of its time, for the line and its lane. With `speedFollows` the bin waits
+   * for the speed measured at the crossing: the returned listener takes it. The tally lets `reclass` move
+   * the crossing to another class while the bin is open.
    */
-  count(c: Crossing, speedFollows: boolean): SpeedListener | undefined {
+  count(c: Crossing, speedFollows: boolean): { listener: SpeedListener | undefined; tally: Tally } | undefined {
     const bin = this.bins.binAt(c.mono);
     if (!bin) return undefined;
-    const fd = bin.lines[c.index]![c.direction];
-    fd.volume++;
-    fd.by_class.set(c.track.class_name, (fd.by_class.get(c.track.class_name) ?? 0) + 1);
-    if (!speedFollows) return undefined;
+    const line = bin.lines[c.index]!;
+    const dirs = [line[c.direction]];
+    if (c.laneIndex !== undefined) {
+      const lane = line.lanes[c.laneIndex];
+      if (lane) dirs.push(lane[c.direction]);
+    }
+    const cls = c.track.class_name;
+    for (const fd of dirs) {
+      fd.volume++;
+      fd.by_class.set(cls, (fd.by_class.get(cls) ?? 0) + 1);
+    }
+    const tally: Tally = { bin, dirs, cls };
+    if (!speedFollows) return { listener: undefined, tally };
     bin.pending++;
-    return (kmh) => {
+    const listener: SpeedListener = (kmh) => {
       bin.pending--;
-      if (kmh !== undefined && !bin.emitted) fd.speeds_kmh.push(kmh);
+      if (kmh !== undefined && !bin.emitted) for (const fd of dirs) fd.speeds_kmh.push(kmh);
     };
+    return { listener, tally };
   }
 
-  /** End of a frame: the line occupancy it showed (held until the next frame), then the bins that are complete. */
-  endFrame(occupied: readonly boolean[], mono: number): void {
-    this.bins.setOccupied(occupied);
+  /** Moves a counted crossing to class `cls` if its bin was not sent yet; returns whether it did. */
+  reclass(tally: Tally, cls: string): boolean {
+    if (tally.bin.emitted) return false;
+    if (tally.cls === cls) return true;
+    for (const fd of tally.dirs) {
+      const n = (fd.by_class.get(tally.cls) ?? 0) - 1;
+      if (n > 0) fd.by_class.set(tally.cls, n);
+      else fd.by_class.delete(tally.cls);
+      fd.by_class.set(cls, (fd.by_class.get(cls) ?? 0) + 1);
+    }
+    tally.cls = cls;
+    return true;
+  }
+
+  /** End of a frame: the line and lane occupancy it showed (held until the next frame), then the bins that are complete. */
+  endFrame(occupied: readonly boolean[], mono: number, laneOccupied?: ReadonlyArray<readonly boolean[]>): void {
+    this.bins.setOccupied(occupied, laneOccupied);
     this.bins.release(mono);
   }
 
@@ -225,8 +290,13 @@ export class LineFlow {
     const last = this.last;
     const wall = Math.min(bin.end_wall_ms, last?.wall ?? bin.end_wall_ms);
     const mono = Math.max(0, Math.min(bin.end_mono_ms, last?.mono ?? bin.end_mono_ms));
+    const occupancy = (ms: number) => (bin.observed_ms > 0 ? round(Math.min(1, ms / bin.observed_ms), 4) : 0);
     this.lines.forEach((line, i) => {
       const fl = bin.lines[i]!;
+      const lanes = line.lanes?.map((lane, k) => {
+        const fk = fl.lanes[k]!;
+        return { lane: lane.id, occupancy: occupancy(fk.occupied_ms), in: directionStats(fk.in), out: directionStats(fk.out) };
+      });
       this.outlet.send(
         makeEvent({
           type: 'flow',
@@ -236,9 +306,10 @@ export class LineFlow {
             bin_start: isoTime(bin.start_wall_ms),
             bin_end: isoTime(bin.end_wall_ms),
             observed_s: round(bin.observed_ms / 1000, 3),
-            occupancy: bin.observed_ms > 0 ? round(Math.min(1, fl.occupied_ms / bin.observed_ms), 4) : 0,
+            occupancy: occupancy(fl.occupied_ms),
             in: directionStats(fl.in),
             out: directionStats(fl.out),
+            ...(lanes ? { lanes } : {}),
           },
         }),
       );

@@ -23,11 +23,15 @@ export interface TrackFacts {
   speedKmh(trackId: number): number | undefined;
 }
 
+type ObjectEndAttrs = EventInput<'object_end'>['attributes'];
+
 /** What object_end tells about the whole track, from the other parts. */
 export interface TrackSummary {
   zones_visited: string[];
-  lines_crossed: Array<{ line_id: string; direction: 'in' | 'out' }>;
+  lines_crossed: ObjectEndAttrs['lines_crossed'];
   max_speed_kmh: number | undefined;
+  /** The class a crossing reported when the vote has since settled on another. */
+  class_corrected_from?: string | undefined;
 }
 
 /** What the last object_new / object_update said, to tell whether the next one has news. */
@@ -152,7 +156,7 @@ export class ObjectLifecycle {
   end(t: Track, reason: 'lost' | 'left_frame' | 'shutdown', now: Stamp, summary: TrackSummary): void {
     const life = this.tracks.get(t.id);
     if (!life) return;
-    const attributes: EventInput<'object_end'>['attributes'] = {
+    const attributes: ObjectEndAttrs = {
       reason,
       first_seen_at: isoTime(life.firstWall),
       last_seen_at: isoTime(life.lastWall),
@@ -162,6 +166,7 @@ export class ObjectLifecycle {
       lines_crossed: summary.lines_crossed,
     };
     if (summary.max_speed_kmh !== undefined) attributes.max_speed_kmh = round(summary.max_speed_kmh, 1);
+    if (summary.class_corrected_from !== undefined) attributes.class_corrected_from = summary.class_corrected_from;
     this.outlet.send(makeEvent({ type: 'object_end', ...this.outlet.envelope(now), object: this.facts.object(t), attributes }));
     this.tracks.delete(t.id);
   }

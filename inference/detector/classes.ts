@@ -55,3 +55,20 @@ export function buildGate(cfg: Pick<DetectorConfig, 'classes' | 'class_threshold
   const min = (name: string) => (keepAll || keep.has(name) ? (cfg.class_thresholds[name] ?? cfg.score_threshold) : Infinity);
   return { byClass: names.map(min), other: keepAll ? cfg.score_threshold : Infinity };
 }
+
+/**
+ * Classes that are one kind of object to the tracker: a detector often calls one vehicle a car in one frame
+ * and a truck in the next, or gives both boxes at once (its NMS is per class). Within a group, tracks match
+ * detections of any member class and overlapping boxes of different classes merge into one detection; the
+ * track's class is then a vote. A class in no group is a group of its own (person, bicycle).
+ */
+export const DEFAULT_CLASS_GROUPS: Readonly<Record<string, readonly string[]>> = {
+  vehicle: ['car', 'truck', 'bus', 'motorcycle'],
+};
+
+/** The class → group lookup of `groups`: a class listed in no group is its own group. */
+export function classGrouper(groups: Readonly<Record<string, readonly string[]>> = DEFAULT_CLASS_GROUPS): (class_name: string) => string {
+  const byClass = new Map<string, string>();
+  for (const [group, names] of Object.entries(groups)) for (const n of names) byClass.set(n, `group:${group}`);
+  return (name) => byClass.get(name) ?? name;
+}

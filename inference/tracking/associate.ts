@@ -41,8 +41,10 @@ const FORBIDDEN = 1e6;
 /**
  * Optimal one-to-one matching of tracks to detections on buffered IoU, pairs below `minIou` never matched.
  * Candidate pairs come from a sweep over the detections sorted by left edge, not from all n × m pairs.
+ * `extra(row, col)`: a cost added to the pair's 1 − IoU, or undefined when the pair must not match (a track
+ * of another class group).
  */
-export function associate(tracks: readonly Gated[], dets: readonly Box[], minIou: number): Association {
+export function associate(tracks: readonly Gated[], dets: readonly Box[], minIou: number, extra?: (r: number, c: number) => number | undefined): Association {
   const edges: Edges = { r: [], c: [], w: [] };
   const m = dets.length;
   if (tracks.length > 0 && m > 0) {
@@ -73,9 +75,11 @@ export function associate(tracks: readonly Gated[], dets: readonly Box[], minIou
         if (d[2] + t.mx < tb[0] - t.mx || d[1] - t.my > tb[3] + t.my || d[3] + t.my < tb[1] - t.my) continue;
         const w = bufferedIou(tb, d, t.mx, t.my);
         if (w < minIou || w <= 0) continue;
+        const add = extra ? extra(r, c) : 0;
+        if (add === undefined) continue;
         edges.r.push(r);
         edges.c.push(c);
-        edges.w.push(1 - w);
+        edges.w.push(1 - w + add);
       }
     }
   }

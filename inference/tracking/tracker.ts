@@ -1,6 +1,8 @@
 import type { AnalyticsConfig } from '../../config/schema/index.js';
-import { associate, match, type Gated } from './associate.js';
+import { classGrouper, DEFAULT_CLASS_GROUPS } from '../detector/classes.js';
+import { associate, iou, match, type Gated } from './associate.js';
 import { BoxKalman } from './kalman.js';
+import { mergeDetections } from './merge.js';
 import type { Box, Detection } from './types.js';
 
 export type TrackerConfig = AnalyticsConfig['tracker'];
@@ -33,6 +35,23 @@ const MARGIN_MAX = 1;
 const CHI2_99 = 9.21;
 /** Tracks seen once match detections whose width and height are within this factor of theirs. */
 const SIZE_RATIO = 1.5;
+/** Added to a pair's matching cost (1 − IoU) when the detection's class is not the track's: between two
+ * equally good boxes the track keeps its class, yet a car track still follows its vehicle called a truck. */
+const CLASS_MISMATCH_COST = 0.05;
+/** A detection of another class (of the group) matches a track only this close to its predicted box, by plain
+ * IoU (not widened by the track's uncertainty): the same vehicle under another name sits where the track
+ * expects it, while a lost car track must not take over the motorbike riding next to where it vanished. */
+const CLASS_SWITCH_IOU = 0.3;
+/** A detection matches a confirmed or tentative track only if its width and its height are within this factor of
+ * the track's: the buffered IoU of an uncertain (lost) track spans a box size around it, which would otherwise
+ * let a big near vehicle's lost track take over a small far one. A side at the frame edge is exempt: a box
+ * cut off there grows quickly as the object comes in. */
+const SIZE_GATE = 2.5;
+/** A box side this close to the frame edge is at the edge, pixels. */
+const EDGE_PX = 2;
+/** A new track whose first box overlaps a confirmed track's box of its group but of another class this much
+ * (IoU) is born beside it: likely a second box on the same object (see Track.born_beside). */
+const BORN_BESIDE_IOU = 0.3;
 
 export class Track {
   /** Stable per-camera id, assigned at confirmation (0 while tentative); ids only increase. */
@@ -57,10 +76,21 @@ export class Track {
   last_seen_ms: number;
   /** Box of the first detection (analytics start from it when the track is confirmed). */
   readonly first_box: Box;
+  /** Class group (see classGrouper): tracks only match detections of their group. */
+  readonly group: string;
+  /**
+   * Id of a confirmed track of the same group but another class whose box overlapped this track's first box
+   * when it was born, if any: the new track may well be a second box on that object that escaped merging
+   * (analytics do not let it count a line it was born on). Another class only: the detector's NMS already
+   * keeps one box per object and class, so two overlapping boxes of one class are two objects (a queue of
+   * motorbikes).
+   */
+  born_beside: number | undefined;
   readonly kf: BoxKalman;
   private readonly votes: Vote[] = [];
 
-  constructor(det: Detection, mono_ms: number) {
+  constructor(det: Detection, mono_ms: number, group: string = det.class_name) {
+    this.group = group;
     this.kf = new BoxKalman(det.box);
     this.box = this.kf.box();
     this.first_box = [...det.box];
@@ -82,15 +112,29 @@ export class Track {
     return [this.kf.vel[0]!, this.kf.vel[1]!];
   }
 
-  /** Score-weighted class vote over the whole track, so a flickering label does not flip the class. */
+  /** Whether a detection is of the class the track has now (one of its classes, for a merged detection). */
+  sameClass(det: Detection): boolean {
+    if (det.class_name === this.class_name) return true;
+    return det.class_scores?.some((c) => c.class_name === this.class_name) ?? false;
+  }
+
+  /**
+   * Score-weighted class vote over the whole track, so a flickering label does not flip the class. A merged
+   * detection votes for each of its classes with that class's score.
+   */
   private vote(det: Detection): void {
-    let v = this.votes.find((x) => x.name === det.class_name);
-    if (!v) this.votes.push((v = { name: det.class_name, id: det.class_id, sum: 0 }));
-    v.sum += det.score;
-    let best = v;
+    if (det.class_scores) for (const c of det.class_scores) this.tally(c.class_name, c.class_id, c.score);
+    else this.tally(det.class_name, det.class_id, det.score);
+    let best = this.votes[0]!;
     for (const x of this.votes) if (x.sum > best.sum) best = x;
     this.class_name = best.name;
     this.class_id = best.id;
+  }
+
+  private tally(name: string, id: number, score: number): void {
+    let v = this.votes.find((x) => x.name === name);
+    if (!v) this.votes.push((v = { name, id, sum: 0 }));
+    v.sum += score;
   }
 
   /** @internal `hit`: counts towards confirmation (a high-score detection where the motion model expected it). */
@@ -132,14 +176,17 @@ export interface TrackerUpdate {
  * confirmed track, low-score ones then rescue the tracks still unmatched (an object partly hidden, a score
  * that dips), and only high-score leftovers may start tentative tracks. Matching is optimal (Hungarian) on a
  * buffered IoU widened by the Kalman uncertainty; a track seen only once may also match on distance (step 3b).
- * Time is monotonic ms; frames may come at any interval. Ids are given at confirmation, so tentative tracks
- * (false positives that never repeat) use none.
+ * Matching ignores the class within a class group (car, truck, bus, motorcycle are one "vehicle"), and boxes
+ * of different classes of a group on one object are merged into one detection first (mergeDetections): one
+ * vehicle, one track. Time is monotonic ms; frames may come at any interval. Ids are given at confirmation, so
+ * tentative tracks (false positives that never repeat) use none.
  */
 export class Tracker {
   private readonly tracks: Track[] = [];
   private nextId: number;
   private lastMs: number | undefined;
   private readonly maxAgeMs: number;
+  private readonly groupOf: (class_name: string) => string;
 
   constructor(
     private readonly cfg: TrackerConfig,
@@ -147,6 +194,7 @@ export class Tracker {
   ) {
     this.nextId = opts.first_id ?? 1;
     this.maxAgeMs = (opts.max_age_s ?? cfg.max_age_s) * 1000;
+    this.groupOf = classGrouper(cfg.class_groups ?? DEFAULT_CLASS_GROUPS);
   }
 
   /** Ids handed out so far (the next id minus the first). */
@@ -159,7 +207,8 @@ export class Tracker {
     return this.tracks.length;
   }
 
-  update(detections: readonly Detection[], mono_ms: number): TrackerUpdate {
+  update(input: readonly Detection[], mono_ms: number): TrackerUpdate {
+    const detections = mergeDetections(input, this.groupOf, this.cfg.merge_iou);
     const dt = this.lastMs === undefined ? 0 : (mono_ms - this.lastMs) / 1000;
     this.lastMs = mono_ms;
     for (const t of this.tracks) {
@@ -186,6 +235,7 @@ export class Tracker {
       confirmed.map((t) => t.gated()),
       high.map((d) => d.box),
       this.cfg.match_iou,
+      this.compat(confirmed, high),
     );
     for (const [r, c] of a1.pairs) confirmed[r]!.match(high[c]!, mono_ms, true);
 
@@ -197,6 +247,7 @@ export class Tracker {
         rest.map((t) => t.gated()),
         low.map((d) => d.box),
         this.cfg.match_iou,
+        this.compat(rest, low),
       );
       for (const [r, c] of a2.pairs) rest[r]!.match(low[c]!, mono_ms, false);
     }
@@ -207,6 +258,7 @@ export class Tracker {
       tentative.map((t) => t.gated()),
       leftHigh.map((d) => d.box),
       this.cfg.match_iou,
+      this.compat(tentative, leftHigh),
     );
     for (const [r, c] of a3.pairs) tentative[r]!.match(leftHigh[c]!, mono_ms, true);
     let spare = a3.unmatchedCols.map((c) => leftHigh[c]!);
@@ -218,11 +270,15 @@ export class Tracker {
     //     pairing (two objects appearing side by side) dies as a tentative track instead of becoming a ghost.
     const young = a3.unmatchedRows.map((r) => tentative[r]!).filter((t) => t.matches === 1);
     if (young.length > 0 && spare.length > 0) {
-      const a4 = match(young.length, spare.length, (r, c) => youngCost(young[r]!, spare[c]!));
+      const a4 = match(young.length, spare.length, (r, c) => youngCost(young[r]!, spare[c]!, this.groupOf(spare[c]!.class_name)));
       for (const [r, c] of a4.pairs) young[r]!.match(spare[c]!, mono_ms, false);
       spare = a4.unmatchedCols.map((c) => spare[c]!);
     }
-    for (const d of spare) this.tracks.push(new Track(d, mono_ms));
+    for (const d of spare) {
+      const t = new Track(d, mono_ms, this.groupOf(d.class_name));
+      t.born_beside = bornBeside(t, confirmed);
+      this.tracks.push(t);
+    }
 
     // 4. States, confirmation, ends.
     const newly: Track[] = [];
@@ -256,6 +312,18 @@ export class Tracker {
     return { active, confirmed: newly, ended };
   }
 
+  /** Matching rule of tracks and detections: same class group only; another class of it only close by, at a small cost. */
+  private compat(tracks: readonly Track[], dets: readonly Detection[]): (r: number, c: number) => number | undefined {
+    const groups = dets.map((d) => this.groupOf(d.class_name));
+    return (r, c) => {
+      const t = tracks[r]!;
+      const d = dets[c]!;
+      if (t.group !== groups[c] || !similarSize(t, d.box, SIZE_GATE, this.opts.frame)) return undefined;
+      if (t.sameClass(d)) return 0;
+      return iou(t.box, d.box) >= CLASS_SWITCH_IOU ? CLASS_MISMATCH_COST : undefined;
+    };
+  }
+
   /** Ends every track (shutdown); returns the confirmed ones. */
   endAll(): Track[] {
     const out = this.tracks.filter((t) => t.confirmed);
@@ -264,13 +332,38 @@ export class Tracker {
   }
 }
 
-function youngCost(t: Track, d: Detection): number | undefined {
-  if (d.class_name !== t.class_name) return undefined;
-  const w = d.box[2] - d.box[0];
-  const h = d.box[3] - d.box[1];
+/** The confirmed track of the new track's group, another class, whose box overlaps its first box most, if by BORN_BESIDE_IOU. */
+function bornBeside(t: Track, confirmed: readonly Track[]): number | undefined {
+  let best: Track | undefined;
+  let bestIou = BORN_BESIDE_IOU;
+  for (const c of confirmed) {
+    if (c.group !== t.group || c.class_name === t.class_name) continue;
+    const v = iou(c.box, t.first_box);
+    if (v >= bestIou) {
+      bestIou = v;
+      best = c;
+    }
+  }
+  return best?.id;
+}
+
+/**
+ * Whether the box's width and height are within `ratio` of the track's; with `frame`, a width (height) is not
+ * compared when either box touches the left or right (top or bottom) edge.
+ */
+function similarSize(t: Track, b: Box, ratio: number, frame?: { width: number; height: number }): boolean {
+  const w = b[2] - b[0];
+  const h = b[3] - b[1];
   const tw = t.kf.pos[2]!;
   const th = t.kf.pos[3]!;
-  if (w > SIZE_RATIO * tw || tw > SIZE_RATIO * w || h > SIZE_RATIO * th || th > SIZE_RATIO * h) return undefined;
+  const tb = t.box;
+  const edgeX = frame !== undefined && (Math.min(b[0], tb[0]) <= EDGE_PX || Math.max(b[2], tb[2]) >= frame.width - EDGE_PX);
+  const edgeY = frame !== undefined && (Math.min(b[1], tb[1]) <= EDGE_PX || Math.max(b[3], tb[3]) >= frame.height - EDGE_PX);
+  return (edgeX || (w <= ratio * tw && tw <= ratio * w)) && (edgeY || (h <= ratio * th && th <= ratio * h));
+}
+
+function youngCost(t: Track, d: Detection, group: string): number | undefined {
+  if (group !== t.group || !similarSize(t, d.box, SIZE_RATIO)) return undefined;
   const dx = ((d.box[0] + d.box[2]) / 2 - t.kf.pos[0]!) / t.kf.innovationStd(0);
   const dy = ((d.box[1] + d.box[3]) / 2 - t.kf.pos[1]!) / t.kf.innovationStd(1);
   const d2 = dx * dx + dy * dy;

@@ -10,6 +10,17 @@ export interface Detection {
   score: number;
   class_id: number;
   class_name: string;
+  /**
+   * Set when boxes of several classes on one object were merged (see mergeDetections): the best score of
+   * each class, this detection's own class included. The track's class vote counts every one of them.
+   */
+  class_scores?: readonly ClassScore[];
+}
+
+export interface ClassScore {
+  class_name: string;
+  class_id: number;
+  score: number;
 }
 
 /** When and where a frame was captured. */

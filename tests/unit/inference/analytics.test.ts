@@ -443,7 +443,8 @@ describe('object lifecycle', () => {
       .play([o], { duration_s: 6 })
       .end();
     const end = h.of('object_end')[0]!;
-    expect(end.attributes.lines_crossed).toEqual([{ line_id: 'mid', direction: 'in' }]);
+    expect(end.attributes.lines_crossed).toEqual([{ line_id: 'mid', direction: 'in', class: 'car' }]);
+    expect(end.attributes.class_corrected_from).toBeUndefined();
     expect(end.attributes.zones_visited).toEqual(['low']);
     expect(end.attributes.distance_px).toBeGreaterThan(500);
     expect(end.attributes.duration_s).toBeCloseTo(2.9, 0);

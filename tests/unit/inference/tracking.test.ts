@@ -4,8 +4,10 @@ import { linearPath, prng, simulate, waypoints, type SceneOptions, type SimObjec
 import { associate, bufferedIou, iou } from '../../../inference/tracking/associate.js';
 import { hungarian } from '../../../inference/tracking/hungarian.js';
 import { BoxKalman } from '../../../inference/tracking/kalman.js';
+import { mergeDetections } from '../../../inference/tracking/merge.js';
 import { Tracker, type TrackerUpdate } from '../../../inference/tracking/tracker.js';
-import type { Box } from '../../../inference/tracking/types.js';
+import type { Box, Detection } from '../../../inference/tracking/types.js';
+import { classGrouper } from '../../../inference/detector/classes.js';
 
 const cfg = (over: Record<string, unknown> = {}) => AnalyticsSchema.parse({ tracker: over }).tracker;
 
@@ -329,5 +331,94 @@ describe('tracker', () => {
       const r = run([a, b], { duration_s: 6, fps });
       expect(r.ids).toEqual([[1], [2]]);
     }
+  });
+});
+
+const det = (box: Box, class_name: string, score = 0.9): Detection => ({ box, score, class_name, class_id: { car: 2, motorcycle: 3, bus: 5, truck: 7, person: 0 }[class_name] ?? 99 });
+
+describe('one vehicle, one detection (merging boxes of a class group)', () => {
+  const groupOf = classGrouper();
+
+  it('merges a car box and a truck box on one vehicle into one detection: the best box, every class score', () => {
+    const merged = mergeDetections([det([100, 100, 200, 180], 'car', 0.6), det([98, 96, 204, 182], 'truck', 0.8), det([400, 100, 440, 180], 'person', 0.9)], groupOf, 0.5);
+    expect(merged).toHaveLength(2);
+    const v = merged.find((d) => d.class_name === 'truck')!;
+    expect(v.box).toEqual([98, 96, 204, 182]);
+    expect(v.score).toBe(0.8);
+    expect(v.class_scores).toEqual([
+      { class_name: 'truck', class_id: 7, score: 0.8 },
+      { class_name: 'car', class_id: 2, score: 0.6 },
+    ]);
+  });
+
+  it('never merges two boxes of one class (motorbikes side by side), other groups, or below merge_iou', () => {
+    const bikes = [det([100, 100, 140, 180], 'motorcycle'), det([110, 100, 150, 180], 'motorcycle')];
+    expect(mergeDetections(bikes, groupOf, 0.5)).toBe(bikes);
+    const mixed = [det([100, 100, 200, 200], 'car'), det([100, 100, 200, 200], 'person')];
+    expect(mergeDetections(mixed, groupOf, 0.5)).toBe(mixed);
+    const apart = [det([100, 100, 200, 200], 'car'), det([150, 100, 250, 200], 'truck')];
+    expect(mergeDetections(apart, groupOf, 0.5)).toBe(apart);
+    const same = [det([100, 100, 200, 200], 'car'), det([100, 100, 200, 200], 'truck')];
+    expect(mergeDetections(same, groupOf, 1)).toBe(same); // merging off
+    // A motorbike inside a car's box (riding in front of it) is no duplicate: IoU far below merge_iou.
+    expect(mergeDetections([det([100, 100, 300, 250], 'car'), det([180, 150, 220, 250], 'motorcycle')], groupOf, 0.5)).toHaveLength(2);
+  });
+
+  it('one track per vehicle while the detector gives two boxes of different classes on it, the class voted over both', () => {
+    const tracker = new Tracker(cfg());
+    let u: TrackerUpdate | undefined;
+    for (let i = 0; i < 20; i++) {
+      const x = 100 + i * 12;
+      const dets = [det([x, 300, x + 120, 380], 'truck', 0.8)];
+      if (i >= 8 && i < 12) dets.push(det([x + 8, 304, x + 118, 378], 'car', 0.7));
+      u = tracker.update(dets, i * 100);
+    }
+    expect(tracker.issued).toBe(1);
+    expect(u!.active.map((t) => t.class_name)).toEqual(['truck']);
+  });
+
+  it('matches across the classes of a group, never across groups', () => {
+    const tracker = new Tracker(cfg());
+    const labels = ['car', 'car', 'truck', 'bus', 'car', 'truck', 'car', 'car'];
+    let u: TrackerUpdate | undefined;
+    labels.forEach((label, i) => {
+      u = tracker.update([det([100 + i * 10, 300, 180 + i * 10, 360], label)], i * 100);
+    });
+    expect(tracker.issued).toBe(1);
+    expect(u!.active.map((t) => [t.id, t.class_name])).toEqual([[1, 'car']]);
+    // A person where the car was expected starts a track of its own; the car's track goes on unseen.
+    for (let i = 8; i < 11; i++) u = tracker.update([det([100 + i * 10, 300, 180 + i * 10, 360], 'person')], i * 100);
+    expect(u!.active.map((t) => [t.id, t.class_name, t.state])).toEqual([
+      [1, 'car', 'lost'],
+      [2, 'person', 'tracked'],
+    ]);
+  });
+
+  it('tells a new track born on a vehicle tracked under another class (born_beside), not one beside its own class', () => {
+    const tracker = new Tracker(cfg({ merge_iou: 0.9 }));
+    for (let i = 0; i < 5; i++) tracker.update([det([100 + i * 10, 300, 220 + i * 10, 380], 'truck'), det([600, 300 + i * 10, 640, 380 + i * 10], 'motorcycle')], i * 100);
+    // A car box on the truck (IoU ≈ 0.6, under merge_iou here) and a motorbike beside the motorbike.
+    let u: TrackerUpdate | undefined;
+    for (let i = 5; i < 8; i++) {
+      u = tracker.update(
+        [det([100 + i * 10, 300, 220 + i * 10, 380], 'truck'), det([130 + i * 10, 310, 220 + i * 10, 380], 'car', 0.7), det([600, 300 + i * 10, 640, 380 + i * 10], 'motorcycle'), det([620, 300 + i * 10, 660, 380 + i * 10], 'motorcycle')],
+        i * 100,
+      );
+    }
+    const born = u!.active.filter((t) => t.id > 2).map((t) => [t.class_name, t.born_beside]);
+    expect(born).toEqual([
+      ['car', 1],
+      ['motorcycle', undefined],
+    ]);
+  });
+
+  it('does not let a lost big vehicle track take over a small far one (size gate)', () => {
+    const tracker = new Tracker(cfg());
+    for (let i = 0; i < 6; i++) tracker.update([det([500, 500 - i * 20, 700, 800 - i * 20], 'car')], i * 100);
+    // The car is hidden for 1.5 s (its predicted box is uncertain by now); then a small far car shows up where
+    // the big one is predicted.
+    for (let i = 6; i < 21; i++) tracker.update([], i * 100);
+    const u = tracker.update([det([585, 160, 615, 210], 'car')], 2100);
+    expect(u.active.map((t) => [t.id, t.observed])).toEqual([[1, false]]);
   });
 });
