@@ -1,118 +1,129 @@
 // `roadside-agent center …`: run a fleet receiver until Ctrl-C (or --duration-s), showing a live table on a
 // terminal or JSON summary lines otherwise, and writing the accepted events to a JSON-lines file, SQLite or
 // PostgreSQL (which also keeps health, device state and the seq state gap repair resumes from after a restart).
-import { parseArgs } from 'node:util';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { pino } from 'pino';
 import type { CliIo } from '../core/cli-io.js';
 import { EXIT } from '../core/errors.js';
 import { createLogger, LOG_LEVELS } from '../core/log.js';
-import { PgSink } from './pg/sink.js';
-import { FleetReceiver, type FleetReceiverOptions, type GapMode } from './receiver.js';
-import { JsonlSink, SqliteSink, type EventSink } from './sinks.js';
-import { TrafficCounter } from './traffic.js';
-import { renderTable, summaryLine, type ViewExtras } from './view.js';
+import type { FleetReceiver, FleetReceiverOptions, GapMode } from './receiver.js';
+import type { EventSink } from './sinks.js';
+import type { ViewExtras } from './view.js';
 
-export const CENTER_USAGE = `usage: roadside-agent center --url URL [options]
+interface CenterFlags {
+  url?: string;
+  protocol?: string;
+  prefix?: string;
+  share?: string;
+  sites?: string;
+  clientId?: string;
+  sessionExpiryS?: number;
+  username?: string;
+  ca?: string;
+  cert?: string;
+  key?: string;
+  out?: string;
+  db?: string;
+  pg?: string;
+  trafficMin?: number;
+  gaps?: GapMode;
+  graceMs?: number;
+  maxTries?: number;
+  json?: boolean;
+  intervalS?: number;
+  durationS?: number;
+  logLevel: (typeof LOG_LEVELS)[number];
+}
 
-Receive a fleet of boxes: availability, health, events; detect and repair seq gaps with the resend command.
-
-  --url URL              broker URL (mqtt://, mqtts://, ws://, wss://)              required
-  --protocol 4|5         MQTT version; 4 = 3.1.1 (e.g. the demo's embedded broker)  default 5
-  --prefix P             topic prefix of the fleet                                  default roadside
-  --share GROUP          split events/health with other receivers ($share/GROUP/…)
-  --sites A,B            events/health of these sites only (static sharding; status stays fleet-wide)
-  --client-id ID         MQTT client id; a fixed id keeps a persistent session (--session-expiry-s)
-  --session-expiry-s S   broker keeps the session (and queues events) S seconds     default 0, 3600 with --client-id
-  --username U           user name; the password comes from env ROADSIDE_CENTER_PASSWORD
-  --ca FILE              CA bundle (PEM) of the broker certificate
-  --cert FILE --key FILE client certificate and key (mutual TLS)
-  --out FILE             append accepted events as JSON lines
-  --db FILE              store accepted events in SQLite (table events, one row per device and seq)
-  --pg URL               store events, violations, flow bins, health and device state in PostgreSQL
-                         (postgres://user@host:port/db; password in the URL or env PGPASSWORD); the schema is
-                         migrated at start, and gap repair resumes from the saved seq state after a restart
-  --gaps MODE            repair | track | off                                       default repair (off with --share)
-  --grace-ms MS          age of a seq hole before it counts as a gap                default 3000
-  --max-tries N          resend requests per gap before it is reported lost         default 3
-  --json                 JSON summary lines even on a terminal
-  --interval-s S         seconds between JSON summary lines                         default 10
-  --traffic-min M        minutes of traffic (vehicles per line and direction) shown default 5
-  --duration-s S         stop after S seconds (default: run until SIGINT/SIGTERM)
-  --log-level L          fatal | error | warn | info | debug                        default warn (logs go to stderr)
-`;
-
-
-function positiveNumber(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw Object.assign(new Error(`--${name} must be a non-negative number, got "${v}"`), { code: 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' });
+function nonNegative(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError('must be a non-negative number');
   return n;
 }
 
+/**
+ * `center`: the command and its flags (the roadside-agent command tree adds it; agent/cli/framework.ts gives it
+ * the shared error style and exit codes). `done` receives the exit code. The receiver, the sinks and PostgreSQL
+ * load only when the command runs, not on every start of the agent's CLI.
+ */
+export function centerCli(io: CliIo, done: (code: number) => void): Command {
+  return new Command('center')
+    .summary('fleet receiver: live table, gap repair, events to JSON lines, SQLite or PostgreSQL')
+    .description(
+      'Receive a fleet of boxes: availability, health, events; detect and repair seq gaps with the resend command. ' +
+        'Runs until Ctrl-C (or --duration-s): a live table on a terminal, JSON summary lines otherwise. Logs go to stderr.',
+    )
+    .option('--url <URL>', 'broker URL (mqtt://, mqtts://, ws://, wss://); required')
+    .option('--protocol <4|5>', "MQTT version; 4 = 3.1.1 (e.g. the demo's embedded broker) (default: 5)")
+    .option('--prefix <P>', 'topic prefix of the fleet (default: roadside)')
+    .option('--share <GROUP>', 'split events/health with other receivers ($share/GROUP/…)')
+    .option('--sites <A,B>', 'events/health of these sites only (static sharding; status stays fleet-wide)')
+    .option('--client-id <ID>', 'MQTT client id; a fixed id keeps a persistent session (--session-expiry-s)')
+    .option('--session-expiry-s <S>', 'broker keeps the session (and queues events) S seconds (default: 0, 3600 with --client-id)', nonNegative)
+    .option('--username <U>', 'user name; the password comes from env ROADSIDE_CENTER_PASSWORD')
+    .option('--ca <FILE>', 'CA bundle (PEM) of the broker certificate')
+    .option('--cert <FILE>', 'client certificate (mutual TLS; with --key)')
+    .option('--key <FILE>', 'client key (mutual TLS; with --cert)')
+    .option('--out <FILE>', 'append accepted events as JSON lines')
+    .option('--db <FILE>', 'store accepted events in SQLite (table events, one row per device and seq)')
+    .option(
+      '--pg <URL>',
+      'store events, violations, flow bins, health and device state in PostgreSQL (postgres://host:port/db, user and ' +
+        'password in the URL or env PGUSER / PGPASSWORD); the schema is migrated at start, and gap repair resumes ' +
+        'from the saved seq state after a restart',
+    )
+    .addOption(new Option('--gaps <MODE>', 'gap handling (default: repair, off with --share)').choices(['repair', 'track', 'off']))
+    .option('--grace-ms <MS>', 'age of a seq hole before it counts as a gap (default: 3000)', nonNegative)
+    .option('--max-tries <N>', 'resend requests per gap before it is reported lost (default: 3)', nonNegative)
+    .option('--json', 'JSON summary lines even on a terminal')
+    .option('--interval-s <S>', 'seconds between JSON summary lines', nonNegative, 10)
+    .option('--traffic-min <M>', 'minutes of traffic (vehicles per line and direction) shown', nonNegative, 5)
+    .option('--duration-s <S>', 'stop after S seconds (default: run until SIGINT/SIGTERM)', nonNegative)
+    .addOption(new Option('--log-level <L>', 'log level (logs go to stderr)').choices(LOG_LEVELS).default('warn'))
+    .addHelpText('after', '\nExit codes: 0 stopped (Ctrl-C or --duration-s), 1 failure (broker, database), 64 usage.')
+    .action(async (_opts: unknown, cmd: Command) => {
+      done(await runCenter(cmd, io));
+    });
+}
+
+/** `center ARGS` on its own, outside the roadside-agent command tree (tests): the exit code; a failure throws. */
 export async function centerCommand(args: string[], io: CliIo): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    strict: true,
-    options: {
-      url: { type: 'string' },
-      protocol: { type: 'string' },
-      prefix: { type: 'string' },
-      share: { type: 'string' },
-      sites: { type: 'string' },
-      'client-id': { type: 'string' },
-      'session-expiry-s': { type: 'string' },
-      username: { type: 'string' },
-      ca: { type: 'string' },
-      cert: { type: 'string' },
-      key: { type: 'string' },
-      out: { type: 'string' },
-      db: { type: 'string' },
-      pg: { type: 'string' },
-      'traffic-min': { type: 'string' },
-      gaps: { type: 'string' },
-      'grace-ms': { type: 'string' },
-      'max-tries': { type: 'string' },
-      json: { type: 'boolean', default: false },
-      'interval-s': { type: 'string' },
-      'duration-s': { type: 'string' },
-      'log-level': { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) {
-    io.stdout(CENTER_USAGE);
-    return EXIT.OK;
+  let code: number = EXIT.OK;
+  const cmd = centerCli(io, (c) => (code = c))
+    .exitOverride()
+    .configureOutput({ writeOut: (t) => io.stdout(t), writeErr: (t) => io.stderr(t) })
+    .configureHelp({ optionTerm: (o) => o.flags.replace(/<([^>]+)>/g, '$1') });
+  try {
+    await cmd.parseAsync(args, { from: 'user' });
+    return code;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+    throw err;
   }
-  if (!values.url) {
-    io.stderr(`--url is required\n${CENTER_USAGE}`);
-    return EXIT.USAGE;
-  }
+}
+
+async function runCenter(cmd: Command, io: CliIo): Promise<number> {
+  const values = cmd.opts<CenterFlags>();
+  const usage: (message: string) => never = (message) => cmd.error(message, { exitCode: EXIT.USAGE });
+  if (!values.url) usage('--url is required');
   const protocol = values.protocol === undefined ? 5 : Number(values.protocol);
-  if (protocol !== 4 && protocol !== 5) {
-    io.stderr(`--protocol must be 4 (MQTT 3.1.1) or 5, got "${values.protocol}"\n`);
-    return EXIT.USAGE;
-  }
-  const gaps = values.gaps as GapMode | undefined;
-  if (gaps !== undefined && !['repair', 'track', 'off'].includes(gaps)) {
-    io.stderr(`--gaps must be repair, track or off\n`);
-    return EXIT.USAGE;
-  }
-  const level = (values['log-level'] ?? 'warn') as (typeof LOG_LEVELS)[number];
-  if (!LOG_LEVELS.includes(level)) {
-    io.stderr(`--log-level must be one of ${LOG_LEVELS.join(', ')}\n`);
-    return EXIT.USAGE;
-  }
-  if ((values.cert === undefined) !== (values.key === undefined)) {
-    io.stderr('--cert and --key go together\n');
-    return EXIT.USAGE;
-  }
+  if (protocol !== 4 && protocol !== 5) usage(`--protocol must be 4 (MQTT 3.1.1) or 5, got "${values.protocol}"`);
+  if ((values.cert === undefined) !== (values.key === undefined)) usage('--cert and --key go together');
   const url = values.url;
   if (/^(mqtt|ws):\/\//.test(url) && !/^\w+:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?(\/|$)/.test(url)) {
     io.stderr(`warning: ${url} is not encrypted; use mqtts:// or wss:// beyond this machine\n`);
   }
-  const intervalS = positiveNumber('interval-s', values['interval-s']) ?? 10;
-  const trafficMin = Math.max(1, Math.round(positiveNumber('traffic-min', values['traffic-min']) ?? 5));
-  const durationS = positiveNumber('duration-s', values['duration-s']);
+  const level = values.logLevel;
+  const intervalS = values.intervalS ?? 10;
+  const trafficMin = Math.max(1, Math.round(values.trafficMin ?? 5));
+  const durationS = values.durationS;
+  const [{ PgSink }, { FleetReceiver: Receiver }, { JsonlSink, SqliteSink }, { TrafficCounter }, { renderTable, summaryLine }] = await Promise.all([
+    import('./pg/sink.js'),
+    import('./receiver.js'),
+    import('./sinks.js'),
+    import('./traffic.js'),
+    import('./view.js'),
+  ]);
 
   const log = createLogger({ level, destination: pino.destination({ fd: 2, sync: true }) });
   const opts: FleetReceiverOptions = {
@@ -124,16 +135,16 @@ export async function centerCommand(args: string[], io: CliIo): Promise<number> 
       ?.split(',')
       .map((x) => x.trim())
       .filter(Boolean),
-    clientId: values['client-id'],
-    session_expiry_s: positiveNumber('session-expiry-s', values['session-expiry-s']),
+    clientId: values.clientId,
+    session_expiry_s: values.sessionExpiryS,
     username: values.username,
     password: io.env.ROADSIDE_CENTER_PASSWORD,
     ca: values.ca,
     cert: values.cert,
     key: values.key,
-    gaps,
-    grace_ms: positiveNumber('grace-ms', values['grace-ms']),
-    max_tries: positiveNumber('max-tries', values['max-tries']),
+    gaps: values.gaps,
+    grace_ms: values.graceMs,
+    max_tries: values.maxTries,
   };
   const sinks: EventSink[] = [];
   let receiver: FleetReceiver;
@@ -142,7 +153,7 @@ export async function centerCommand(args: string[], io: CliIo): Promise<number> 
     if (values.db) sinks.push(new SqliteSink(values.db));
     const pg = values.pg ? new PgSink({ url: values.pg }, log) : undefined;
     if (pg) sinks.push(pg);
-    receiver = new FleetReceiver({ ...opts, sinks, state: pg }, log);
+    receiver = new Receiver({ ...opts, sinks, state: pg }, log);
   } catch (err) {
     for (const s of sinks) await s.close().catch(() => undefined);
     throw err;

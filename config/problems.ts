@@ -2,6 +2,7 @@
 // hidden, at most MAX_PROBLEMS_SHOWN lines so a hostile file cannot flood a terminal or a journal.
 import { AgentError } from '../core/errors.js';
 import { redactUrl } from '../core/log.js';
+import type { Config } from './schema/index.js';
 
 /** Problems listed in full; beyond it one "… and N more" line. */
 export const MAX_PROBLEMS_SHOWN = 100;
@@ -27,6 +28,12 @@ export class ConfigError extends AgentError {
   constructor(
     readonly problems: ConfigProblem[],
     total?: number,
+    /**
+     * The config as parsed (defaults filled, paths resolved) when every section had the right shape and only
+     * cross-field problems were found: for a tool that may work around a specific one (doctor while the
+     * client certificate is still being signed). Never for starting the agent.
+     */
+    readonly parsed?: { config: Config; hash: string },
   ) {
     const count = Math.max(total ?? problems.length, problems.length);
     super('CONFIG_INVALID', `invalid configuration (${count} problem${count === 1 ? '' : 's'}):\n${formatProblems(problems, count)}`);
@@ -52,4 +59,34 @@ export function formatProblems(problems: readonly ConfigProblem[], total = probl
 /** The closing line of a report: "N problem(s) found in FILE". */
 export function problemSummary(err: ConfigError, file: string): string {
   return redactUrl(`${err.total} problem(s) found in ${file}`);
+}
+
+/** Edits (insert, delete, replace) between two strings. */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+/**
+ * The allowed key a mistyped one most likely meant: at most 2 edits away, or one is the start of the other
+ * (`model` for `model_path`); the closest wins. Undefined when none is close.
+ */
+export function didYouMean(key: string, allowed: readonly string[]): string | undefined {
+  const k = key.toLowerCase();
+  let best: { key: string; score: number } | undefined;
+  for (const candidate of allowed) {
+    const c = candidate.toLowerCase();
+    const d = editDistance(k, c);
+    const prefix = Math.min(k.length, c.length) >= 3 && (c.startsWith(k) || k.startsWith(c));
+    if (d > 2 && !prefix) continue;
+    // A prefix counts as 2 edits at most: `model` → `model_path` beats a 2-edit stranger only by order.
+    const score = prefix ? Math.min(d, 2) : d;
+    if (!best || score < best.score) best = { key: candidate, score };
+  }
+  return best?.key;
 }

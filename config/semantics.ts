@@ -21,26 +21,32 @@ export function isLoopbackHost(host: string): boolean {
 
 const isUrl = (s: string) => /^[a-z][a-z0-9+.-]*:\/\//i.test(s);
 
-/** `config` has defaults filled and paths resolved; `raw` is what the file (and environment) said. */
-export function checkSemantics(config: Config, raw: unknown, getIn: (obj: unknown, path: Path) => unknown): Semantic[] {
+/**
+ * `config` has defaults filled and paths resolved; `raw` is what the file (and environment) said. Sections that
+ * did not parse are absent: each check runs when the sections it reads are there, so a file with a type error
+ * in one section still gets the cross-field problems of the others.
+ */
+export function checkSemantics(config: Partial<Config>, raw: unknown, getIn: (obj: unknown, path: Path) => unknown): Semantic[] {
   const out: Semantic[] = [];
-  out.push(...checkCameras(config, raw, getIn));
-  out.push(...checkModel(config));
-  const t = config.analytics.tracker;
-  if (t.low_score > t.high_score) out.push({ path: ['analytics', 'tracker', 'low_score'], message: `must not exceed high_score (${t.high_score})` });
-  out.push(...checkMqtt(config));
-  if (config.status.enabled && !isLoopbackHost(config.status.bind) && !config.status.token) {
-    out.push({ path: ['status', 'bind'], message: `binding to "${config.status.bind}" exposes the box beyond loopback: set status.token (or ROADSIDE_STATUS_TOKEN)` });
+  const { cameras, analytics, detector, mqtt, status, device, outbox } = config;
+  if (cameras) out.push(...checkCameras(cameras, analytics, raw, getIn));
+  if (detector) out.push(...checkModel(detector));
+  const t = analytics?.tracker;
+  if (t && t.low_score > t.high_score) out.push({ path: ['analytics', 'tracker', 'low_score'], message: `must not exceed high_score (${t.high_score})` });
+  if (mqtt) out.push(...checkMqtt(mqtt, Array.isArray(getIn(raw, ['mqtt', 'urls']))));
+  if (status?.enabled && !isLoopbackHost(status.bind) && !status.token) {
+    out.push({ path: ['status', 'bind'], message: `binding to "${status.bind}" exposes the box beyond loopback: set status.token (or ROADSIDE_STATUS_TOKEN)` });
   }
-  out.push(...dataPathProblems(config));
+  if (device && outbox && analytics) out.push(...dataPathProblems({ ...config, device, outbox, analytics } as Config));
   return out;
 }
 
-function checkCameras(config: Config, raw: unknown, getIn: (obj: unknown, path: Path) => unknown): Semantic[] {
+function checkCameras(cameras: Config['cameras'], analytics: Config['analytics'] | undefined, raw: unknown, getIn: (obj: unknown, path: Path) => unknown): Semantic[] {
   const out: Semantic[] = [];
   const seenCams = new Map<string, number>();
-  const signals = new Set(config.analytics.signals.map((s) => s.id));
-  config.cameras.forEach((cam, i) => {
+  // Without a parsed analytics section the signal ids are unknown: stop lines are not checked against them.
+  const signals = analytics && new Set(analytics.signals.map((s) => s.id));
+  cameras.forEach((cam, i) => {
     const at: Path = ['cameras', i];
     const first = seenCams.get(cam.id);
     if (first !== undefined) out.push({ path: [...at, 'id'], message: `duplicate camera id "${cam.id}" (also cameras.${first})` });
@@ -89,7 +95,7 @@ function checkCameras(config: Config, raw: unknown, getIn: (obj: unknown, path: 
       if (!inside(line.b)) out.push({ path: [...lp, 'b'], message: outside(line.b) });
       if (line.a[0] === line.b[0] && line.a[1] === line.b[1]) out.push({ path: [...lp, 'b'], message: 'a line needs two distinct points' });
       if (line.stop_line && !line.signal) out.push({ path: [...lp, 'signal'], message: 'a stop line needs the id of its signal' });
-      if (line.signal && !signals.has(line.signal)) out.push({ path: [...lp, 'signal'], message: `unknown signal "${line.signal}" (not in analytics.signals)` });
+      if (line.signal && signals && !signals.has(line.signal)) out.push({ path: [...lp, 'signal'], message: `unknown signal "${line.signal}" (not in analytics.signals)` });
     });
     cam.zones.forEach((zone, j) => {
       const zp: Path = [...at, 'zones', j];
@@ -113,38 +119,53 @@ function checkCameras(config: Config, raw: unknown, getIn: (obj: unknown, path: 
   return out;
 }
 
-function checkModel(config: Config): Semantic[] {
+function checkModel(detector: Config['detector']): Semantic[] {
   const out: Semantic[] = [];
-  const model = config.detector.model_path;
+  const model = detector.model_path;
   if (model) {
     const problem = onnxProblem(model);
     if (problem) out.push({ path: ['detector', 'model_path'], message: problem });
   }
-  const names = config.detector.class_names;
+  const names = detector.class_names;
   if (names) {
-    config.detector.classes.forEach((c, i) => {
+    detector.classes.forEach((c, i) => {
       if (!names.includes(c)) out.push({ path: ['detector', 'classes', i], message: `class "${c}" is not in detector.class_names` });
     });
   }
   return out;
 }
 
-function checkMqtt(config: Config): Semantic[] {
+/**
+ * Every broker URL gets the same checks (credentials, plaintext beyond loopback, TLS files with a plaintext URL),
+ * located at `mqtt.url` or at its place in `mqtt.urls`.
+ */
+function checkMqtt(mqtt: Config['mqtt'], listed: boolean): Semantic[] {
   const out: Semantic[] = [];
-  const url = new URL(config.mqtt.url);
-  const plaintext = url.protocol === 'mqtt:' || url.protocol === 'ws:';
-  if (url.username || url.password) {
-    out.push({ path: ['mqtt', 'url'], message: 'credentials in the URL: move them to mqtt.username / mqtt.password' });
+  const tls = mqtt.tls;
+  const seen = new Map<string, number>();
+  mqtt.urls.forEach((text, i) => {
+    const at: Path = listed ? ['mqtt', 'urls', i] : ['mqtt', 'url'];
+    const url = new URL(text);
+    const plaintext = url.protocol === 'mqtt:' || url.protocol === 'ws:';
+    if (url.username || url.password) out.push({ path: at, message: 'credentials in the URL: move them to mqtt.username / mqtt.password' });
+    if (plaintext && !isLoopbackHost(url.hostname) && !mqtt.allow_insecure) {
+      out.push({ path: at, message: `plaintext ${url.protocol}// to the non-loopback host "${url.hostname}": use mqtts:// or set mqtt.allow_insecure: true` });
+    }
+    if (tls && plaintext) {
+      out.push({ path: listed ? at : ['mqtt', 'tls'], message: `TLS files are set but the URL is plaintext ${url.protocol}//: use mqtts:// or wss://` });
+    }
+    const key = `${url.protocol}//${url.host}${url.pathname}`;
+    const first = seen.get(key);
+    if (first !== undefined) out.push({ path: at, message: `the same broker as mqtt.urls.${first}: list each node once` });
+    else seen.set(key, i);
+  });
+  if (mqtt.embedded_broker) {
+    const url = new URL(mqtt.url);
+    const plaintext = url.protocol === 'mqtt:' || url.protocol === 'ws:';
+    if (mqtt.urls.length > 1) out.push({ path: ['mqtt', 'embedded_broker'], message: 'the embedded broker is one local broker: give it as mqtt.url, not a list of mqtt.urls' });
+    else if (!isLoopbackHost(url.hostname) || !plaintext) out.push({ path: ['mqtt', 'embedded_broker'], message: 'the embedded broker serves plain mqtt:// on loopback only' });
   }
-  if (plaintext && !isLoopbackHost(url.hostname) && !config.mqtt.allow_insecure) {
-    out.push({ path: ['mqtt', 'url'], message: `plaintext ${url.protocol}// to the non-loopback host "${url.hostname}": use mqtts:// or set mqtt.allow_insecure: true` });
-  }
-  if (config.mqtt.embedded_broker && (!isLoopbackHost(url.hostname) || !plaintext)) {
-    out.push({ path: ['mqtt', 'embedded_broker'], message: 'the embedded broker serves plain mqtt:// on loopback only' });
-  }
-  const tls = config.mqtt.tls;
   if (tls) {
-    if (plaintext) out.push({ path: ['mqtt', 'tls'], message: `TLS files are set but the URL is plaintext ${url.protocol}//: use mqtts:// or wss://` });
     for (const k of ['ca', 'cert', 'key'] as const) {
       const f = tls[k];
       if (f && !statOrUndefined(f)?.isFile()) out.push({ path: ['mqtt', 'tls', k], message: `file not found or not readable: ${f}` });

@@ -1,28 +1,32 @@
+import { Command } from 'commander';
 import { configJsonSchemaText } from '../../config/json-schema.js';
-import { EXIT } from '../../core/errors.js';
-import { loadConfigFileOrReport, type CliIo } from './io.js';
+import type { CliContext } from './framework.js';
+import { loadConfigFileOrReport } from './io.js';
 
 /** `config check FILE` and `config schema`. */
-export async function configCommand(args: string[], io: CliIo): Promise<number> {
-  const [sub, ...rest] = args;
-  switch (sub) {
-    case 'check': {
-      const file = rest[0];
-      if (!file || rest.length > 1) {
-        io.stderr('usage: roadside-agent config check FILE\n');
-        return EXIT.USAGE;
+export function configCommand(ctx: CliContext): Command {
+  const check = new Command('check')
+    .summary('validate a config: every problem at once, FILE:LINE path: message')
+    .description(
+      'Validates a config file as the agent does at start: every problem at once, each as FILE:LINE path: message ' +
+        '(got value). Secrets and a few paths may come from ROADSIDE_* variables in the environment.',
+    )
+    .argument('<FILE>', 'the config file')
+    .addHelpText('after', '\nExit codes: 0 valid, 64 usage, 78 invalid configuration.')
+    .action(async (file: string) => {
+      const loaded = await loadConfigFileOrReport(file, ctx.io);
+      if (typeof loaded === 'number') {
+        ctx.code = loaded;
+        return;
       }
-      const loaded = await loadConfigFileOrReport(file, io);
-      if (typeof loaded === 'number') return loaded;
       const { config, hash } = loaded;
-      io.stdout(`${file}: valid (device ${config.device.site}/${config.device.id}, ${config.cameras.length} camera(s), config hash ${hash})\n`);
-      return EXIT.OK;
-    }
-    case 'schema':
-      io.stdout(configJsonSchemaText());
-      return EXIT.OK;
-    default:
-      io.stderr('usage: roadside-agent config check FILE | roadside-agent config schema\n');
-      return EXIT.USAGE;
-  }
+      ctx.io.stdout(`${file}: valid (device ${config.device.site}/${config.device.id}, ${config.cameras.length} camera(s), config hash ${hash})\n`);
+    });
+  const schema = new Command('schema')
+    .summary('print the config JSON Schema (for editors)')
+    .description("Prints the config's JSON Schema (the committed config/config.schema.json): point an editor's YAML plugin at it.")
+    .action(() => {
+      ctx.io.stdout(configJsonSchemaText());
+    });
+  return new Command('config').summary('validate a config / print its JSON Schema').description('Config file tools.').addCommand(check).addCommand(schema);
 }

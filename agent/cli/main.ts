@@ -1,33 +1,53 @@
 #!/usr/bin/env node
+// The roadside-agent command line: one command tree for every subcommand.
+//
+// Why commander: every command used to parse its own arguments (node:util parseArgs in a dozen places, each
+// with a hand-written usage), so `--help` worked in some and was "Unknown option" or a file name in others, and
+// errors and exit codes differed. Commander is small, has no dependencies, is maintained and typed, and gives
+// subcommands, generated help, value parsers, choices and "did you mean" from one declaration per command. The
+// same tree feeds the bash completion script (completion.ts) and the README's command reference (docs.ts), so
+// none of the three can drift. framework.ts adds what commander leaves to us: our error style and exit codes.
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { Command } from 'commander';
 import { EXIT, errorMessage } from '../../core/errors.js';
 import { redactUrl } from '../../core/log.js';
 import { packageVersion } from '../../core/paths.js';
+import { centerCli } from '../../center/cli.js';
 import { analyzeCommand } from './analyze-cmd.js';
+import { completionCommand } from './completion.js';
 import { configCommand } from './config-cmd.js';
-import { processIo, type CliIo, type Command } from './io.js';
+import { detectCommand } from './detect-cmd.js';
+import { doctorCommand } from './doctor.js';
+import { evidenceCommand } from './evidence-verify.js';
+import { CommanderError, commandLabel, configureTree, exitCodeOf, type CliContext, type CliDeps } from './framework.js';
+import { processIo, type CliIo } from './io.js';
+import { provisionCommand } from './provision-cmd.js';
 import { runCommand } from './run-cmd.js';
 
-const COMMANDS: Record<string, { run: Command; help: string }> = {
-  run: { run: runCommand, help: 'run --config FILE             run the agent' },
-  analyze: { run: analyzeCommand, help: 'analyze --config FILE --camera ID CLIP   events of a recorded clip as JSON lines' },
-  config: { run: configCommand, help: 'config check FILE | schema    validate a config file / print its JSON Schema' },
-  doctor: { run: (args, io) => import('./doctor.js').then((m) => m.doctorCommand(args, io)), help: 'doctor --config FILE [--json] [--seconds N]   check cameras, model, broker, clock, disk, outbox, permissions' },
-  provision: { run: async (args, io) => (await import('../field/provision.js')).provisionCommand(args, io), help: 'provision [--help]            write config, secrets, data dirs, TLS key + CSR for this box' },
-  center: { run: (args, io) => import('../../center/cli.js').then((m) => m.centerCommand(args, io)), help: 'center --url URL [--help]     receive a fleet: live table, events to --out/--db, gap repair' },
-};
-
-function usage(): string {
-  return [
-    'usage: roadside-agent <command> [options]',
-    '',
-    ...Object.values(COMMANDS).map((c) => `  ${c.help}`),
-    '  version                       print the agent version',
-    '',
-    'Exit codes: 0 ok, 1 fatal, 64 usage, 78 invalid configuration.',
-    '',
-  ].join('\n');
+/** The whole command tree. Built anew for each call: commander keeps the parsed values on the commands. */
+export function buildProgram(ctx: CliContext): Command {
+  const program = new Command('roadside-agent')
+    .description('Edge agent for roadside traffic cameras: RTSP ingest, on-box detection, analytics, SQLite outbox, MQTT uplink.')
+    .version(packageVersion(), '-V, --version', 'print the agent version')
+    .addHelpText('after', '\nExit codes: 0 ok, 1 fatal, 64 usage, 78 invalid configuration. Help on a command: roadside-agent COMMAND --help')
+    .addCommand(runCommand(ctx))
+    .addCommand(configCommand(ctx))
+    .addCommand(provisionCommand(ctx))
+    .addCommand(doctorCommand(ctx))
+    .addCommand(analyzeCommand(ctx))
+    .addCommand(detectCommand(ctx))
+    .addCommand(evidenceCommand(ctx))
+    .addCommand(centerCli(ctx.io, (code) => (ctx.code = code)))
+    .addCommand(
+      new Command('version')
+        .summary('print the agent version')
+        .description('Prints the agent version.')
+        .action(() => ctx.io.stdout(`${packageVersion()}\n`)),
+    )
+    .addCommand(completionCommand(ctx));
+  configureTree(program, ctx.io);
+  return program;
 }
 
 /** `io` with URL credentials hidden from everything written, whatever the command or the error says. */
@@ -35,29 +55,21 @@ function redacting(io: CliIo): CliIo {
   return { ...io, stdout: (t) => io.stdout(redactUrl(t)), stderr: (t) => io.stderr(redactUrl(t)) };
 }
 
-/** The whole CLI as a function, so tests can run commands in-process. */
-export async function cli(argv: string[], rawIo: CliIo): Promise<number> {
-  const io = redacting(rawIo);
-  const [name, ...args] = argv;
-  if (name === 'version' || name === '--version') {
-    io.stdout(`${packageVersion()}\n`);
-    return EXIT.OK;
-  }
-  if (!name || name === 'help' || name === '--help' || name === '-h') {
-    io.stdout(usage());
-    return name ? EXIT.OK : EXIT.USAGE;
-  }
-  const cmd = COMMANDS[name];
-  if (!cmd) {
-    io.stderr(`unknown command "${name}"\n${usage()}`);
-    return EXIT.USAGE;
-  }
+/** The whole CLI as a function, so tests can run commands in-process; resolves the exit code. */
+export async function cli(argv: string[], rawIo: CliIo, deps: CliDeps = {}): Promise<number> {
+  const ctx: CliContext = { io: redacting(rawIo), deps, code: EXIT.OK };
+  const program = buildProgram(ctx);
+  let running: Command = program;
+  program.hook('preAction', (_root, action) => {
+    running = action;
+  });
   try {
-    return await cmd.run(args, io);
+    await program.parseAsync(argv, { from: 'user' });
+    return ctx.code;
   } catch (err) {
-    const code = (err as { code?: string }).code;
-    io.stderr(`roadside-agent ${name}: ${errorMessage(err)}\n`);
-    return code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' || code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL' ? EXIT.USAGE : EXIT.FATAL;
+    if (err instanceof CommanderError) return exitCodeOf(err);
+    ctx.io.stderr(`${commandLabel(running)}: ${errorMessage(err)}\n`);
+    return EXIT.FATAL;
   }
 }
 

@@ -1,11 +1,13 @@
 // The MQTT session of the uplink: connect with the Will (offline + session number), reconnect with jittered
-// backoff, and the announcements of a session: birth, online, the retained states, stopped on a clean shutdown.
+// backoff (to the next broker node of mqtt.urls: brokers.ts), and the announcements of a session: birth (which
+// names the node), online, the retained states, stopped on a clean shutdown.
 import type { Socket } from 'node:net';
 import { z } from 'zod';
 import mqtt, { type IClientOptions, type IClientPublishOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { Outbox } from '../../buffer/outbox.js';
 import type { MqttConfig } from '../../config/schema/index.js';
 import { BirthInfo, type BirthPayload } from '../../contract/birth.js';
+import type { BrokerNode } from '../../contract/health.js';
 import type { StatusCondition, StatusPayload } from '../../contract/status.js';
 import { CONTRACT_VERSION, isRelativeTopic, type Topics } from '../../contract/topics.js';
 import { AgentError } from '../../core/errors.js';
@@ -13,6 +15,7 @@ import type { Logger } from '../../core/log.js';
 import { mqttClientOptions, readTlsFiles } from '../../core/mqtt-options.js';
 import { Backoff, withTimeout } from '../../core/time.js';
 import { formatIssues } from '../../core/zod-issues.js';
+import { BrokerRotation } from './brokers.js';
 import { UplinkError, classifyError } from './errors.js';
 
 export type UplinkState = 'stopped' | 'connecting' | 'online' | 'offline' | 'stopping';
@@ -69,6 +72,10 @@ export interface SessionStats {
   dropped_offline: number;
   retained_states: number;
   last_error: { code: string; message: string; reason_code: number | null; at: string } | null;
+  /** The broker node of the current connection, or of the attempt under way. */
+  broker: BrokerNode;
+  /** Connections made to another node than the previous connection's. */
+  failovers: number;
 }
 
 /** The birth schema without its ban on unknown keys (they are stripped instead). */
@@ -88,6 +95,7 @@ export class UplinkSession {
   private session = 0;
   private tls: Pick<IClientOptions, 'ca' | 'cert' | 'key'> = {};
   private readonly backoff: Backoff;
+  private readonly brokers: BrokerRotation;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private reconnectAt: number | null = null;
   private connectedSince: number | null = null;
@@ -103,6 +111,7 @@ export class UplinkSession {
 
   constructor(private readonly d: SessionDeps) {
     this.backoff = new Backoff(d.config.backoff, d.random);
+    this.brokers = new BrokerRotation(d.config.urls);
   }
 
   /** Reads the TLS files (a TLS_FILES error names the unreadable one) and starts connecting. */
@@ -228,7 +237,14 @@ export class UplinkSession {
       dropped_offline: c.dropped_offline,
       retained_states: this.retained.size,
       last_error: this.lastError,
+      broker: this.brokers.node,
+      failovers: this.brokers.failovers,
     };
+  }
+
+  /** The broker node of the current connection, or of the attempt under way. */
+  get broker(): BrokerNode {
+    return this.brokers.node;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -253,8 +269,9 @@ export class UplinkSession {
       },
       this.tls,
     );
-    this.d.log.debug({ url: config.url, session: this.session, protocol: config.protocol }, 'connecting');
-    const link: Link = { client: mqtt.connect(config.url, opts), session: this.session };
+    const node = this.brokers.node;
+    this.d.log.debug({ url: node.url, node: node.index, session: this.session, protocol: config.protocol }, 'connecting');
+    const link: Link = { client: mqtt.connect(this.brokers.url, opts), session: this.session };
     this.link = link;
     const { client } = link;
     client.on('connect', (connack) => {
@@ -273,6 +290,10 @@ export class UplinkSession {
     if (link !== this.link) return;
     this.counters.connects++;
     this.connectedSince = Date.now();
+    if (this.brokers.connected()) {
+      const node = this.brokers.node;
+      this.d.log.warn({ url: node.url, node: node.index, session: link.session, failovers: this.brokers.failovers }, `uplink failed over to broker node ${node.index} (${node.url})`);
+    }
     try {
       await this.d.hooks.connected(link, receiveMaximum);
       if (link !== this.link) return;
@@ -310,7 +331,14 @@ export class UplinkSession {
       this.d.log.error({ err }, 'birth() failed or returned an invalid description; publishing a minimal birth');
       info = BirthInfo.parse({ agent_version: 'unknown', model: { name: 'unknown' }, config_hash: 'unknown', cameras: [], capabilities: [], last_reboot_reason: 'unknown' });
     }
-    const birth: BirthPayload = { ...info, contract_version: CONTRACT_VERSION, session: this.session, ts: new Date().toISOString(), commands: this.d.commandNames() };
+    const birth: BirthPayload = {
+      ...info,
+      contract_version: CONTRACT_VERSION,
+      session: this.session,
+      ts: new Date().toISOString(),
+      commands: this.d.commandNames(),
+      broker: this.brokers.node,
+    };
     const retain = { qos: 1, retain: true } as const;
     await this.publish(link, this.d.topics.birth, JSON.stringify(birth), retain);
     await this.publish(link, this.d.topics.status, JSON.stringify(this.statusPayload('online')), retain);
@@ -321,10 +349,12 @@ export class UplinkSession {
 
   private onError(link: Link, err: unknown): void {
     if (link !== this.link) return;
-    const e = classifyError(err, { url: this.d.config.url, protocol: this.d.config.protocol });
+    const e = classifyError(err, { url: this.brokers.node.url, protocol: this.d.config.protocol });
     this.linkError = e;
     this.recordError(e);
-    this.d.log.error({ code: e.code, reason_code: e.reasonCode, err: e.cause ?? e, session: this.session }, e.message);
+    // A known cause (refused login, unreachable broker, TLS) repeats on every retry: onClose reports it in one
+    // line, without a stack trace. Only an unexpected error keeps its stack.
+    if (e.code === 'MQTT_ERROR') this.d.log.error({ code: e.code, reason_code: e.reasonCode, err: e.cause ?? e, session: this.session }, e.message);
   }
 
   private onClose(link: Link): void {
@@ -339,17 +369,31 @@ export class UplinkSession {
     link.client.end(true);
     if (this.current === 'stopping' || this.current === 'stopped') return;
     this.current = 'offline';
-    const url = this.d.config.url;
+    const url = this.brokers.node.url;
     if (wasConnected) {
       this.counters.disconnects++;
       if (!this.linkError) this.recordError(new UplinkError('CONNECTION_LOST', `connection to ${url} lost`));
     } else if (!this.linkError) {
       this.recordError(new UplinkError('NETWORK', `connection to ${url} closed before CONNACK`));
     }
+    this.brokers.advance(); // round robin: the next attempt goes to the next node (the same one with a single URL)
     const delay = this.backoff.next();
     this.reconnectAt = Date.now() + delay;
     this.reconnectTimer = setTimeout(() => this.connect(), delay);
-    this.d.log.warn({ session: this.session, reconnect_in_ms: delay, attempt: this.backoff.attempts, last_error: this.lastError?.code }, wasConnected ? 'uplink offline' : 'connection attempt failed');
+    const why = this.lastError ? `: ${this.lastError.message}` : '';
+    const next = this.brokers.node;
+    const where = next.nodes > 1 ? ` on ${next.url}` : '';
+    this.d.log.warn(
+      {
+        session: this.session,
+        reconnect_in_ms: delay,
+        attempt: this.backoff.attempts,
+        last_error: this.lastError?.code,
+        reason_code: this.lastError?.reason_code ?? undefined,
+        ...(next.nodes > 1 ? { next_node: next.index } : {}),
+      },
+      `${wasConnected ? 'uplink offline' : 'connection attempt failed'}${why}; retrying in ${(delay / 1000).toFixed(1)} s${where}`,
+    );
     this.d.hooks.offline(this.linkError);
   }
 

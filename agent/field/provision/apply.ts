@@ -6,6 +6,7 @@ import { ConfigError, formatProblems, loadConfigFile, type ConfigProblem } from 
 import { EXIT } from '../../../core/errors.js';
 import { writeFileAtomic } from '../../../core/fs.js';
 import type { CliIo } from '../../cli/io.js';
+import { isPendingCertProblem } from '../pending-cert.js';
 import { configText, secretsOf, secretsText } from './document.js';
 import type { Answers } from './gather.js';
 import { lookupOwner, mkdirMode } from './owner.js';
@@ -41,7 +42,7 @@ export async function apply(a: Answers, io: CliIo, bin: string): Promise<number>
     await loadConfigFile(a.out, { ...secrets });
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    const pending = (p: ConfigProblem) => tls.pendingCert !== undefined && p.path === 'mqtt.tls.cert' && p.message.includes('not found');
+    const pending = (p: ConfigProblem) => tls.pendingCert !== undefined && isPendingCertProblem(p);
     problems = err.problems.filter((p) => !pending(p));
     total = err.total - (err.problems.length - problems.length);
   }

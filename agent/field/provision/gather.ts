@@ -1,10 +1,9 @@
-// Everything `provision` needs to know, from flags, the environment, ffprobe and (at a terminal) questions.
-// Nothing here writes a file.
-import { execFile } from 'node:child_process';
+// Everything `provision` needs to know, from flags, the environment, a probe of each camera and (at a terminal)
+// questions. Nothing here writes a file.
 import { resolve } from 'node:path';
-import { promisify } from 'node:util';
 import { errorMessage } from '../../../core/errors.js';
 import type { CliIo } from '../../cli/io.js';
+import { DEFAULT_CONFIG_FILE, DEFAULT_DATA_DIR } from '../locations.js';
 import {
   byCamera,
   cameraEnvKey,
@@ -19,12 +18,10 @@ import {
   splitUrl,
   type CameraInput,
 } from './inputs.js';
+import { probeCamera } from './probe.js';
 import type { Prompter } from './prompter.js';
 
-const execFileP = promisify(execFile);
-
-export const DEFAULT_CONFIG_FILE = '/etc/roadside-agent/agent.yaml';
-export const DEFAULT_DATA_DIR = '/var/lib/roadside-agent';
+export { DEFAULT_CONFIG_FILE, DEFAULT_DATA_DIR } from '../locations.js';
 
 export type Values = Record<string, string | boolean | string[] | undefined>;
 
@@ -85,12 +82,12 @@ async function gatherCameras(values: Values, prompter: Prompter | undefined): Pr
   }
 }
 
-/** Credentials and frame size per camera: flags, then the environment, then ffprobe and questions. */
-async function completeCameras(cameras: CameraInput[], values: Values, io: CliIo, prompter: Prompter | undefined, ffprobe: string): Promise<void> {
+/** Credentials and frame size per camera: flags, then the environment, then the camera itself and questions. */
+async function completeCameras(cameras: CameraInput[], values: Values, io: CliIo, prompter: Prompter | undefined, ffmpeg: string): Promise<void> {
   const users = byCamera('--camera-user', list(values['camera-user']), cameras);
   const passwords = byCamera('--camera-password', list(values['camera-password']), cameras, true);
   const frames = byCamera('--frame', list(values.frame), cameras);
-  for (const cam of cameras) {
+  for (const [index, cam] of cameras.entries()) {
     cam.username = users.get(cam.id) ?? cam.username;
     cam.password = passwords.get(cam.id) ?? io.env[`ROADSIDE_CAMERA_${cameraEnvKey(cam.id)}_PASSWORD`] ?? cam.password;
     const isRtsp = /^rtsps?:/i.test(cam.url);
@@ -106,8 +103,11 @@ async function completeCameras(cameras: CameraInput[], values: Values, io: CliIo
       if (!cam.frame) throw new ProvisionInputError(`--frame ${cam.id}=${frameText}: expected WIDTHxHEIGHT, e.g. 1920x1080`);
       continue;
     }
-    const probed = values['no-probe'] ? undefined : await probeFrame(cam, ffprobe);
-    if (probed) io.stdout(`camera ${cam.id}: ${probed.width}x${probed.height} (ffprobe)\n`);
+    const probe = values['no-probe'] ? undefined : await probeCamera(cam, index, ffmpeg);
+    const probed = probe && 'frame' in probe ? probe.frame : undefined;
+    const failed = probe && 'problem' in probe ? probe : undefined;
+    if (probed) io.stdout(`camera ${cam.id}: ${probed.width}x${probed.height} (probed)\n`);
+    if (failed && prompter) prompter.note(`  camera ${cam.id} gave no picture: ${failed.problem}\n  ${failed.fix}`);
     if (prompter) {
       const def = probed ? `${probed.width}x${probed.height}` : undefined;
       const answer = await need(prompter, undefined, '--frame', `Camera ${cam.id} frame size WxH`, (v) => (parseFrame(v) ? undefined : 'expected WIDTHxHEIGHT, e.g. 1920x1080'), def);
@@ -115,7 +115,11 @@ async function completeCameras(cameras: CameraInput[], values: Values, io: CliIo
     } else if (probed) {
       cam.frame = probed;
     } else {
-      throw new ProvisionInputError(`frame size of camera ${cam.id} unknown (${values['no-probe'] ? '--no-probe' : 'ffprobe could not read it'}): give --frame ${cam.id}=WIDTHxHEIGHT`);
+      throw new ProvisionInputError(
+        failed
+          ? `frame size of camera ${cam.id} unknown: it gave no picture: ${failed.problem}. Fix: ${failed.fix}`
+          : `frame size of camera ${cam.id} unknown (--no-probe): give --frame ${cam.id}=WIDTHxHEIGHT`,
+      );
     }
   }
 }
@@ -137,12 +141,12 @@ async function gatherTls(values: Values, mqttUrl: string, prompter: Prompter | u
   return { ca, cert, key, generate: !cert && !values['no-client-cert'], org: str(values.org) ?? 'roadside', newKey: values['new-key'] === true };
 }
 
-export async function gather(values: Values, io: CliIo, prompter: Prompter | undefined, ffprobe: string): Promise<Answers> {
+export async function gather(values: Values, io: CliIo, prompter: Prompter | undefined, ffmpeg: string): Promise<Answers> {
   const { out, dataDir } = outputLocations(values);
   const deviceId = await need(prompter, str(values['device-id']), '--device-id', 'Device id (e.g. box-n1-km12)', slugProblem);
   const site = await need(prompter, str(values.site), '--site', 'Site id (e.g. n1-km12)', slugProblem);
   const cameras = await gatherCameras(values, prompter);
-  await completeCameras(cameras, values, io, prompter, ffprobe);
+  await completeCameras(cameras, values, io, prompter, ffmpeg);
 
   const mqttUrl = await need(prompter, str(values['mqtt-url']), '--mqtt-url', 'MQTT broker URL (e.g. mqtts://broker.example:8883)', checkBrokerUrl);
   const mqttUser = str(values['mqtt-user']) ?? (prompter ? await prompter.ask('MQTT user name', deviceId) : deviceId);
@@ -160,25 +164,4 @@ export async function gather(values: Values, io: CliIo, prompter: Prompter | und
     owner: str(values.owner),
     force: values.force === true,
   };
-}
-
-/** Frame size of a camera via ffprobe, or undefined (unreachable, no ffprobe, no video stream). */
-async function probeFrame(cam: CameraInput, ffprobe: string): Promise<{ width: number; height: number } | undefined> {
-  let target = cam.url;
-  const rtsp = /^rtsps?:/i.test(cam.url);
-  if (rtsp && cam.username) {
-    // ffprobe takes RTSP credentials only in the URL: visible in the process list for the probe's few seconds.
-    const u = new URL(cam.url);
-    u.username = encodeURIComponent(cam.username);
-    u.password = encodeURIComponent(cam.password ?? '');
-    target = u.toString();
-  }
-  const args = ['-v', 'error', ...(rtsp ? ['-rtsp_transport', 'tcp', '-timeout', '5000000'] : []), '-select_streams', 'v:0', '-show_entries', 'stream=width,height', '-of', 'csv=p=0', target];
-  try {
-    const { stdout } = await execFileP(ffprobe, args, { timeout: 15_000 });
-    const m = /^(\d+),(\d+)/.exec(stdout.trim());
-    return m ? { width: Number(m[1]), height: Number(m[2]) } : undefined;
-  } catch {
-    return undefined;
-  }
 }

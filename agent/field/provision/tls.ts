@@ -5,6 +5,7 @@ import { chmodSync, chownSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { writeFileAtomic } from '../../../core/fs.js';
+import { csrFileFor } from '../locations.js';
 import type { Answers } from './gather.js';
 import { ProvisionInputError } from './inputs.js';
 import { mkdirMode, type Owner } from './owner.js';
@@ -66,7 +67,7 @@ export async function writeTls(a: Answers & { tls: NonNullable<Answers['tls']> }
       writeFileAtomic(keyFile, pem, 0o600);
       created.push(`key      ${keyFile} (EC P-256, 0600)`);
     }
-    csrFile = join(tlsDir, 'client.csr');
+    csrFile = csrFileFor(certFile);
     const subject = `/O=${a.tls.org.replace(/[/\\]/g, '_')}/OU=${a.site}/CN=${a.deviceId}`;
     const csr = await openssl(bin, ['req', '-new', '-key', keyFile, '-subj', subject, '-addext', 'keyUsage=critical,digitalSignature', '-addext', 'extendedKeyUsage=clientAuth']);
     writeFileAtomic(csrFile, csr, 0o644);

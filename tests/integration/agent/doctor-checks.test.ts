@@ -13,7 +13,7 @@ import { checkModel } from '../../../agent/field/doctor/checks/model.js';
 import { checkClock, checkDisk } from '../../../agent/field/doctor/checks/system.js';
 import { formatTable } from '../../../agent/field/doctor/report.js';
 import { runChecks } from '../../../agent/field/doctor/runner.js';
-import { parseEnvFile } from '../../../agent/field/doctor/secrets-env.js';
+import { parseEnvFile, readSecretsEnv, secretsProblem, withSecrets } from '../../../agent/field/secrets-env.js';
 import type { CameraReason } from '../../../inference/camera/index.js';
 import { CameraSchema, ConfigSchema, type Config } from '../../../config/schema/index.js';
 import { makeCerts, type TestCerts } from '../../../testkit/certs.js';
@@ -260,5 +260,17 @@ describe('secrets.env', () => {
     const values = { ROADSIDE_MQTT_PASSWORD: `p'a$s "w\`d\\ #x`, ROADSIDE_CAMERA_CAM1_PASSWORD: 'plain', ROADSIDE_CAMERA_CAM_2_PASSWORD: "it's" };
     const text = ['# written by provision', ...Object.entries(values).map(([k, v]) => envLine(k, v)), '', 'BARE = some value # comment'].join('\n');
     expect(parseEnvFile(text)).toEqual({ ...values, BARE: 'some value' });
+  });
+
+  it('run and doctor read them alike: --env-file, else secrets.env beside the config; the environment wins', () => {
+    const box = mkdtempSync(join(dir, 'secrets-'));
+    const config = join(box, 'agent.yaml');
+    writeFileSync(join(box, 'secrets.env'), `${envLine('ROADSIDE_MQTT_PASSWORD', 'from-file')}\n${envLine('ROADSIDE_STATUS_TOKEN', 't'.repeat(20))}\n`);
+    const beside = readSecretsEnv(config);
+    expect(beside).toMatchObject({ file: join(box, 'secrets.env'), explicit: false, error: null });
+    expect(withSecrets({ ROADSIDE_MQTT_PASSWORD: 'from-env' }, beside)).toEqual({ ROADSIDE_MQTT_PASSWORD: 'from-env', ROADSIDE_STATUS_TOKEN: 't'.repeat(20) });
+    // No file beside the config is fine; a named file that cannot be read is a usage problem.
+    expect(secretsProblem(readSecretsEnv(join(dir, 'nowhere', 'agent.yaml')))).toBeUndefined();
+    expect(secretsProblem(readSecretsEnv(config, join(box, 'missing.env')))).toBe(`--env-file ${join(box, 'missing.env')}: cannot read it (ENOENT)`);
   });
 });

@@ -2,13 +2,14 @@
 // password and mutual TLS, the bundled model, a live outbox. First everything right (all PASS, exit 0), then each
 // failure provoked on its own box (temp dir with its config, secrets.env and data dir).
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { runDoctorCommand, type DoctorDeps } from '../../../agent/cli/doctor.js';
+import type { DoctorDeps } from '../../../agent/cli/doctor.js';
 import type { CliIo } from '../../../agent/cli/io.js';
+import { cli } from '../../../agent/cli/main.js';
 import { envLine } from '../../../agent/field/provision.js';
 import type { JsonResult } from '../../../agent/field/doctor/report.js';
 import { SystemHealthSources } from '../../../agent/health/index.js';
@@ -72,6 +73,9 @@ interface Box {
 
 let boxes = 0;
 
+/** `roadside-agent doctor ARGS` in-process, with the injected clock/disk sources. */
+const runDoctorCommand = (args: string[], io: CliIo, d: DoctorDeps = {}): Promise<number> => cli(['doctor', ...args], io, { doctor: d });
+
 /** A provisioned box in a temp dir: agent.yaml (absolute paths), secrets.env 0600, tls/ with the client key 0600, data/. */
 function makeBox(o: BoxOptions = {}): Box {
   const dir = join(base, `box${++boxes}`);
@@ -100,17 +104,17 @@ function makeBox(o: BoxOptions = {}): Box {
   return { dir, config: file, secrets, data };
 }
 
-function capture(): CliIo & { out: () => string; err: () => string } {
+function capture(env: NodeJS.ProcessEnv = {}): CliIo & { out: () => string; err: () => string } {
   const out: string[] = [];
   const err: string[] = [];
   // No ROADSIDE_* from the test's environment: the secrets come from the box's secrets.env only.
-  return { env: {}, interactive: false, stdout: (t) => out.push(t), stderr: (t) => err.push(t), out: () => out.join(''), err: () => err.join('') };
+  return { env, interactive: false, stdout: (t) => out.push(t), stderr: (t) => err.push(t), out: () => out.join(''), err: () => err.join('') };
 }
 
-async function doctorJson(box: Box): Promise<{ code: number; results: JsonResult[]; byCheck: (name: string) => JsonResult; ms: number }> {
-  const io = capture();
+async function doctorJson(box: Pick<Box, 'config'>, extra: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; results: JsonResult[]; byCheck: (name: string) => JsonResult; ms: number }> {
+  const io = capture(env);
   const t0 = performance.now();
-  const code = await runDoctorCommand(['--config', box.config, '--seconds', SECONDS, '--json'], io, deps);
+  const code = await runDoctorCommand(['--config', box.config, '--seconds', SECONDS, '--json', ...extra], io, deps);
   const ms = performance.now() - t0;
   const results = JSON.parse(io.out()) as JsonResult[];
   const byCheck = (name: string): JsonResult => {
@@ -305,15 +309,95 @@ describe.concurrent('doctor: each failure provoked', () => {
 });
 
 describe('doctor: usage', () => {
-  it('wants --config and a sane --seconds', async () => {
+  it('wants a sane --seconds and known options, in the common error style', async () => {
     const io = capture();
-    expect(await runDoctorCommand([], io)).toBe(64);
-    expect(io.err()).toContain('usage: roadside-agent doctor --config FILE');
+    expect(await runDoctorCommand(['--bogus'], io)).toBe(64);
+    expect(io.err()).toBe('roadside-agent doctor: unknown option "--bogus"\nRun "roadside-agent doctor --help" for usage.\n');
     const io2 = capture();
     expect(await runDoctorCommand(['--config', 'x.yaml', '--seconds', '0'], io2)).toBe(64);
     expect(io2.err()).toContain('--seconds 0: expected a number of seconds from 1 to 60');
     const io3 = capture();
     expect(await runDoctorCommand(['--help'], io3)).toBe(0);
     expect(io3.out()).toContain('--json');
+    expect(io3.out()).toContain('--env-file FILE');
+    const io4 = capture();
+    expect(await runDoctorCommand(['--config', 'x.yaml', '--env-file', join(base, 'no-such.env')], io4)).toBe(64);
+    expect(io4.err()).toContain(`--env-file ${join(base, 'no-such.env')}: cannot read it (ENOENT)`);
+  });
+
+  it('reads /etc/roadside-agent/agent.yaml without --config', async () => {
+    const io = capture();
+    const code = await runDoctorCommand(['--json', '--seconds', '1'], io, deps);
+    const config = (JSON.parse(io.out()) as JsonResult[])[0]!;
+    expect(config.figures.path).toBe('/etc/roadside-agent/agent.yaml');
+    if (!existsSync('/etc/roadside-agent/agent.yaml')) {
+      expect(code).toBe(78);
+      expect(config).toMatchObject({ check: 'config', status: 'fail' });
+    }
+  });
+});
+
+describe.concurrent('doctor: secrets, loaded as run loads them', () => {
+  it('--env-file names the secrets file; the process environment wins over it', async () => {
+    // secrets.env beside the config has the wrong password; the right one comes from --env-file or the environment.
+    const box = makeBox({ mqttPassword: 'not-the-password' });
+    const env = join(box.dir, 'other.env');
+    writeFileSync(env, `${envLine('ROADSIDE_MQTT_PASSWORD', MQTT_PASSWORD)}\n${envLine('ROADSIDE_CAMERA_CAM1_PASSWORD', CAM_PASSWORD)}\n`, { mode: 0o600 });
+    const fromFile = await doctorJson(box, ['--env-file', env]);
+    expect(fromFile.byCheck('broker').status).toBe('pass');
+    expect(fromFile.byCheck('config').detail).toContain(`secrets from ${env}`);
+    const fromEnv = await doctorJson(box, [], { ROADSIDE_MQTT_PASSWORD: MQTT_PASSWORD });
+    expect(fromEnv.byCheck('broker').status).toBe('pass');
+    expect(fromEnv.byCheck('camera:cam1').status).toBe('pass'); // its password still from secrets.env
+  });
+});
+
+describe('doctor right after provision (client certificate not signed yet)', () => {
+  it('WARNs "waiting for the center to sign the CSR" and runs every check that does not need the certificate', async () => {
+    const root = join(base, 'provisioned');
+    const out = join(root, 'etc', 'agent.yaml');
+    const prov = capture({ ROADSIDE_MQTT_PASSWORD: MQTT_PASSWORD, ROADSIDE_CAMERA_CAM1_PASSWORD: CAM_PASSWORD });
+    const args = ['provision', '--device-id', 'box-1', '--site', 'site-1', '--camera', `cam1=${camera.url}`, '--camera-user', `cam1=${CAM_USER}`];
+    const code = await cli([...args, '--mqtt-url', broker.tlsUrl, '--mqtt-user', MQTT_USER, '--ca', certs.caFile, '--out', out, '--data-dir', join(root, 'data')], prov);
+    expect(code, prov.err()).toBe(0);
+    expect(prov.out()).toContain('camera cam1: 768x576 (probed)');
+    expect(prov.out()).toContain('client certificate client.pem pending');
+    const csr = join(root, 'etc', 'tls', 'client.csr');
+    expect(existsSync(csr)).toBe(true);
+    writeFileSync(out, readFileSync(out, 'utf8').replace('frame:', 'detection_fps: 2\n    frame:'));
+
+    const { code: exit, results, byCheck } = await doctorJson({ config: out });
+    console.log(`doctor, certificate pending:\n${results.map((r) => `  ${r.status.toUpperCase()} ${r.check}: ${r.detail}`).join('\n')}`);
+    const config = byCheck('config');
+    expect(config.status).toBe('warn');
+    expect(config.detail).toContain(`waiting for the center to sign the CSR ${csr}`);
+    expect(config.fix).toContain(`install the signed certificate as ${join(root, 'etc', 'tls', 'client.pem')}`);
+    // Nothing skipped: the cameras, the model, the disk and the data are checked now.
+    expect(results.filter((r) => r.status === 'skip')).toEqual([]);
+    expect(results.map((r) => r.check)).toEqual(['config', 'camera:cam1', 'model', 'broker', 'clock', 'disk', 'outbox', 'files:config', 'files:secrets', 'files:tls', 'files:data']);
+    expect(byCheck('camera:cam1').figures.source_size).toBe('768x576');
+    for (const name of ['camera:cam1', 'model', 'disk', 'outbox', 'files:tls', 'files:data']) expect(byCheck(name).status, name).not.toBe('fail');
+    // The broker: TCP and a TLS handshake verifying its certificate, no login.
+    const b = byCheck('broker');
+    expect(b.status).toBe('warn');
+    expect(b.detail).toContain('waiting for the center to sign the CSR');
+    expect(b.figures).toMatchObject({ tls: true, login: 'not tested: client certificate pending' });
+    expect(b.figures.tcp_ms).toBeGreaterThanOrEqual(0);
+    if (b.figures.tls_verified !== null) expect(b.figures).toMatchObject({ tls_verified: true, broker_cert_subject: 'localhost' });
+    expect(exit).toBe(0);
+  });
+
+  it('the same box with a CA the broker certificate does not chain to: broker FAIL', async () => {
+    const root = join(base, 'provisioned-other-ca');
+    const out = join(root, 'etc', 'agent.yaml');
+    const prov = capture({ ROADSIDE_MQTT_PASSWORD: MQTT_PASSWORD });
+    const args = ['provision', '--device-id', 'box-1', '--site', 'site-1', '--camera', 'tests/fixtures/clips/vtest-20s.mp4', '--frame', '768x576'];
+    expect(await cli([...args, '--mqtt-url', broker.tlsUrl, '--ca', certs.otherCaFile, '--out', out, '--data-dir', join(root, 'data')], prov), prov.err()).toBe(0);
+    const { byCheck } = await doctorJson({ config: out });
+    expect(byCheck('config').status).toBe('warn');
+    const b = byCheck('broker');
+    expect(b.status).toBe('fail');
+    expect(b.detail).toMatch(/certificate of mqtts:\/\/127\.0\.0\.1:\d+ is not trusted/);
+    expect(b.fix).toContain('the broker certificate is not signed by mqtt.tls.ca');
   });
 });

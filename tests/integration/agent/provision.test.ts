@@ -1,4 +1,4 @@
-// `roadside-agent provision`: in-process through cli()/runProvision() and as real processes (the compiled
+// `roadside-agent provision`: in-process through cli() and as real processes (the compiled
 // binary, and in a pseudo-terminal for the prompts), always in temporary directories.
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -9,16 +9,21 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import type { CliIo } from '../../../agent/cli/io.js';
 import { cli } from '../../../agent/cli/main.js';
-import { envLine, runProvision, type Prompter } from '../../../agent/field/provision.js';
+import { envLine, type ProvisionDeps, type Prompter } from '../../../agent/field/provision.js';
 import { writeFileAtomic } from '../../../core/fs.js';
 import { loadConfig } from '../../../config/loader.js';
 import { makeCerts, type TestCerts } from '../../../testkit/certs.js';
+import { freePort } from '../../../testkit/ports.js';
+import { RtspServer } from '../../../testkit/rtsp.js';
 
 const run = promisify(execFile);
 const BIN = 'dist/agent/cli/main.js';
 const CLIP = 'tests/fixtures/clips/vtest-20s.mp4';
 // Passwords with everything a shell or systemd could mangle.
 const TRICKY = `p'a$s "w\`d\\ #x`;
+
+/** `roadside-agent provision ARGS` in-process with injected seams (the prompter). */
+const runProvision = (args: string[], io: CliIo, deps: ProvisionDeps): Promise<number> => cli(['provision', ...args], io, { provision: deps });
 
 let base: string;
 beforeAll(() => {
@@ -123,7 +128,7 @@ describe('provision (in-process, flags)', () => {
     expect(text).toContain(`roadside-agent doctor --config ${b.out}`);
   });
 
-  it('probes the frame size with ffprobe when --frame is not given', async () => {
+  it('probes the frame size of the camera when --frame is not given', async () => {
     const b = box();
     const io = capture();
     const code = await cli([...baseArgs(b), '--camera', CLIP, '--mqtt-url', 'mqtt://127.0.0.1:1883'], io);
@@ -132,7 +137,7 @@ describe('provision (in-process, flags)', () => {
     expect(doc.cameras[0]).toMatchObject({ id: 'cam1', frame: { width: 768, height: 576 } });
     expect(doc.mqtt.tls).toBeUndefined();
     expect(existsSync(join(b.etc, 'tls'))).toBe(false);
-    expect(io.out.join('')).toContain('768x576 (ffprobe)');
+    expect(io.out.join('')).toContain('768x576 (probed)');
   });
 
   it('refuses to overwrite an existing config without --force; --force keeps the existing key and renews the CSR', async () => {
@@ -225,6 +230,55 @@ describe('provision (in-process, flags)', () => {
   });
 });
 
+describe('provision: a camera that gives no picture says why', () => {
+  const CAM_USER = 'admin';
+  const CAM_PASSWORD = 'Cam-Pw-42';
+  let camera: RtspServer;
+  beforeAll(async () => {
+    camera = await RtspServer.start({ auth: { username: CAM_USER, password: CAM_PASSWORD } });
+  });
+  afterAll(async () => {
+    await camera?.stop();
+  });
+
+  const probe = async (url: string, password?: string) => {
+    const b = box();
+    const io = capture(password ? { ROADSIDE_CAMERA_CAM1_PASSWORD: password } : {});
+    const code = await cli([...baseArgs(b), '--camera', `cam1=${url}`, '--camera-user', `cam1=${CAM_USER}`, '--mqtt-url', 'mqtt://127.0.0.1:1883'], io);
+    return { code, err: io.err.join(''), out: io.out.join(''), written: existsSync(b.root) };
+  };
+
+  it('the right password: the frame size comes from the camera', async () => {
+    const r = await probe(camera.url, CAM_PASSWORD);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toContain('camera cam1: 768x576 (probed)');
+  });
+
+  it('a wrong password: 401 unauthorized and which flags to check, never the password', async () => {
+    const r = await probe(camera.url, 'Wrong-Pw-99');
+    expect(r.code).toBe(64);
+    expect(r.err).toContain('frame size of camera cam1 unknown: it gave no picture: 401 unauthorized');
+    expect(r.err).toContain('check --camera-user / --camera-password for cam1 (or ROADSIDE_CAMERA_CAM1_PASSWORD); or give --frame cam1=WIDTHxHEIGHT');
+    expect(r.err).not.toContain('Wrong-Pw-99');
+    expect(r.written).toBe(false);
+  });
+
+  it('nothing listening: connection refused, with the port to check', async () => {
+    const port = await freePort();
+    const r = await probe(`rtsp://127.0.0.1:${port}/cam1`);
+    expect(r.code).toBe(64);
+    expect(r.err).toContain('it gave no picture: connection refused');
+    expect(r.err).toContain(`camera unreachable: check cabling/IP/port ${port} (127.0.0.1 refuses RTSP connections)`);
+  });
+
+  it('a wrong stream path: not found', async () => {
+    const r = await probe(camera.url.replace(/\/cam1$/, '/nope'), CAM_PASSWORD);
+    expect(r.code).toBe(64);
+    expect(r.err).toContain('it gave no picture: not found');
+    expect(r.err).toContain('check the stream path (/nope in --camera');
+  });
+});
+
 describe('provision helpers', () => {
   it('envLine quotes so that a shell (and systemd) reads the value back unchanged', () => {
     const dir = mkdtempSync(join(base, 'env-'));
@@ -277,7 +331,7 @@ describe('provision (in-process, prompts)', () => {
       [/^Camera cam1 user name/, 'agent'],
       [/^Camera cam1 password/, 'cam-secret'],
       [/^Camera cam1 frame size/, '1280x720'],
-      [/^Camera side frame size/, ''], // default from ffprobe
+      [/^Camera side frame size/, ''], // default from the probe
       [/^MQTT broker URL/, 'mqtts://broker.example:8883'],
       [/^MQTT user name/, ''],
       [/^MQTT password/, 'mqtt-secret'],

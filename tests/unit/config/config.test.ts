@@ -7,7 +7,9 @@ import { describe, expect, it } from 'vitest';
 import { cli } from '../../../agent/cli/main.js';
 import type { CliIo } from '../../../agent/cli/io.js';
 import { configJsonSchemaText } from '../../../config/json-schema.js';
-import { ConfigError, loadConfig, type ConfigProblem } from '../../../config/loader.js';
+import { ConfigError, keysAllowedAt, loadConfig, type ConfigProblem } from '../../../config/loader.js';
+import { didYouMean } from '../../../config/problems.js';
+import { ConfigSchema } from '../../../config/schema/index.js';
 
 const run = promisify(execFile);
 const INVALID = 'tests/fixtures/configs/invalid';
@@ -64,6 +66,49 @@ describe('invalid config corpus', () => {
     expect(io.err.join('')).toMatch(/not starting: the config has problems/);
     expect(io.out.join('')).not.toContain('module started');
     expect(existsSync(dataDir)).toBe(false);
+  });
+});
+
+describe('every problem at once', () => {
+  it('an unknown key names the key meant: edit distance up to 2, or a prefix, among the keys allowed there', () => {
+    const detector = keysAllowedAt(ConfigSchema, ['detector']);
+    expect(detector).toEqual(expect.arrayContaining(['model_path', 'decoder', 'score_threshold']));
+    expect(keysAllowedAt(ConfigSchema, ['cameras', 0, 'lines', 0])).toEqual(expect.arrayContaining(['id', 'a', 'b', 'stop_line']));
+    expect(keysAllowedAt(ConfigSchema, [])).toEqual(Object.keys(ConfigSchema.shape));
+    expect(keysAllowedAt(ConfigSchema, ['nope'])).toEqual([]);
+    expect(didYouMean('model', detector)).toBe('model_path');
+    expect(didYouMean('scor_treshold', detector)).toBe('score_threshold');
+    expect(didYouMean('Decoder', detector)).toBe('decoder');
+    expect(didYouMean('colour', detector)).toBeUndefined();
+    const problems = problemsOf(join(INVALID, '46-unknown-key-did-you-mean.yaml'));
+    expect(problems.find((p) => p.path === 'detector.colour')!.message).toBe('unknown key "colour"');
+    expect(problems.find((p) => p.path === 'detector.model')!.message).toBe('unknown key "model"; did you mean "model_path"?');
+  });
+
+  it('a type error in one section does not hide the cross-field problems of the sections that parsed', () => {
+    const problems = problemsOf(join(INVALID, '47-type-error-and-cross-field.yaml'));
+    expect(problems.map((p) => p.path)).toEqual(['logging.level', 'cameras.1.id', 'cameras.1.lines.0.b', 'mqtt.url']);
+  });
+
+  it('keeps the parsed config when only cross-field problems were found (for doctor), never with type errors', () => {
+    const semantic = (() => {
+      try {
+        loadConfig(join(INVALID, '08-duplicate-camera-id.yaml'), {});
+      } catch (err) {
+        return err as ConfigError;
+      }
+    })();
+    expect(semantic?.parsed?.config.cameras).toHaveLength(2);
+    expect(semantic?.parsed?.hash).toMatch(/^[0-9a-f]{16}$/);
+    const typed = (() => {
+      try {
+        loadConfig(join(INVALID, '47-type-error-and-cross-field.yaml'), {});
+      } catch (err) {
+        return err as ConfigError;
+      }
+    })();
+    expect(typed).toBeInstanceOf(ConfigError);
+    expect(typed?.parsed).toBeUndefined();
   });
 });
 

@@ -133,13 +133,14 @@ export function checkSecretsFile(file: string): CheckOutcome {
   return pass(`${mode(st)}, not world-readable`, figures);
 }
 
-export function checkTlsFiles(config: Config, user: AgentUser): CheckOutcome | null {
+/** `pending`: the client certificate is still being signed, so it is not looked for (the config check says so). */
+export function checkTlsFiles(config: Config, user: AgentUser, pending?: { cert: string }): CheckOutcome | null {
   const tls = config.mqtt.tls;
   if (!tls) return null;
-  const figures: Record<string, unknown> = { agent_user: user.name };
+  const figures: Record<string, unknown> = { agent_user: user.name, ...(pending ? { cert_pending: true } : {}) };
   for (const k of ['ca', 'cert'] as const) {
     const f = tls[k];
-    if (!f) continue;
+    if (!f || (k === 'cert' && pending?.cert === f)) continue;
     const p = accessProblem(f, user, 'r');
     if (p) return fail(`the agent cannot read mqtt.tls.${k}: ${p}`, `chmod 0644 ${f} (and let ${user.name} enter its directory)`, figures);
   }
