@@ -2,18 +2,19 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { LoadedConfig } from '../config/loader.js';
+import type { BirthInfo } from '../contract/birth.js';
 import type { EventDraft } from '../contract/event.js';
 import type { CameraStatusPayload } from '../contract/status.js';
 import { relativeTopic } from '../contract/topics.js';
-import { CameraAnalytics } from '../inference/analytics/index.js';
-import { CameraSource, type CameraStatus } from '../inference/camera/index.js';
+import type { CameraStatus } from '../inference/camera/index.js';
 import { Detector } from '../inference/detector/index.js';
-import { CameraPipeline } from '../inference/pipeline.js';
 import { Outbox } from '../buffer/index.js';
 import { registerAgentCommands } from './commands/index.js';
+import { CameraSet, ConfigApplier, moduleProbe } from './config-apply/index.js';
+import { readSecretsEnv, withSecrets } from './field/secrets-env.js';
 import { LiveFigures } from './figures.js';
-import { HealthPublisher, HealthSampler, RestartLog, Watchdog } from './health/index.js';
-import type { Logger } from '../core/log.js';
+import { HealthPublisher, HealthSampler, overlayFromConfig, RestartLog, Watchdog } from './health/index.js';
+import type { Logger, LogLevel } from '../core/log.js';
 import type { Module } from '../core/module.js';
 import { packageVersion } from '../core/paths.js';
 import { StatusServer } from './status/index.js';
@@ -22,6 +23,8 @@ import { EmbeddedBroker, Uplink } from './uplink/index.js';
 export interface Agent {
   /** In start order; stopped in reverse. */
   modules: Module[];
+  /** Config changes in place (config-apply, and local editors such as the status page's). */
+  applier: ConfigApplier;
   /** Called with a reason when a module hits a condition only a restart can fix. */
   onFatal: (handler: (reason: string) => void) => void;
   /** Called once with the reason the process is about to exit (kept for the next birth message). */
@@ -44,12 +47,22 @@ function cameraStatusPayload(s: CameraStatus): CameraStatusPayload | undefined {
 
 /**
  * Composes the agent from a validated config. Constructors only assign: nothing runs until the controller
- * starts the modules, in this order: restart log, outbox, (embedded broker), uplink, detector, cameras,
- * pipelines, health publisher, health, status server, systemd watchdog. The reverse order on stop lets the
- * pipelines flush their last events into the outbox before the uplink stops: its stop commits them and delivers
- * everything committed (bounded) before publishing `stopped`.
+ * starts the modules, in this order: restart log, outbox, (embedded broker), uplink, detector, cameras (each
+ * camera's source, then the pipelines), config (probation of a pushed config), health publisher, health, status
+ * server, systemd watchdog. The reverse order on stop lets the pipelines flush their last events into the outbox
+ * before the uplink stops: its stop commits them and delivers everything committed (bounded) before publishing
+ * `stopped`. A config change replaces only the cameras it touches (CameraSet); the detector, outbox and uplink
+ * keep running (ConfigApplier restarts the process for what only a restart can apply).
  */
-export function buildAgent(loaded: LoadedConfig, log: Logger): Agent {
+export interface BuildOptions {
+  /**
+   * The environment the config was loaded with (secrets included): config-apply checks candidates with it.
+   * Default: the process environment over secrets.env beside the config, as `run` reads it without --env-file.
+   */
+  env?: NodeJS.ProcessEnv;
+}
+
+export function buildAgent(loaded: LoadedConfig, log: Logger, opts: BuildOptions = {}): Agent {
   const { config } = loaded;
   const fatalHandlers: ((reason: string) => void)[] = [];
   const fatal = (reason: string) => fatalHandlers.forEach((h) => h(reason));
@@ -66,52 +79,81 @@ export function buildAgent(loaded: LoadedConfig, log: Logger): Agent {
 
   const health = new HealthSampler({ config: config.health, dataDir: config.device.data_dir, figures, log });
   const clockSynced = () => health.clockSynced() === true;
-  const cameras = config.cameras.map((cam) => new CameraSource(cam, { ...config.detector.input_size, resize: config.detector.resize }, log));
-  const analytics = config.cameras.map((cam) => new CameraAnalytics(cam, config.analytics, config.device, publish, log));
-  const pipelines = config.cameras.map((cam, i) => new CameraPipeline({ camera: cam, source: cameras[i]!, detector, analytics: analytics[i]!, clockSynced, log }));
+  const setLogLevel = (level: LogLevel): string => {
+    const previous = log.level;
+    log.level = level;
+    return previous;
+  };
 
   const modelPath = config.detector.model_path ?? '';
   const modelSha = fileSha256(modelPath);
-  const uplink = new Uplink({
+  const uplink: Uplink = new Uplink({
     config: config.mqtt,
     device: config.device,
     outbox,
     log: log.child({ mod: 'uplink' }),
-    setLogLevel: (level) => {
-      const previous = log.level;
-      log.level = level;
-      return previous;
-    },
-    birth: () => ({
+    setLogLevel,
+    birth: (): BirthInfo => ({
       agent_version: packageVersion(),
       model: { name: basename(modelPath, '.onnx'), ...(modelSha ? { sha256: modelSha } : {}) },
-      config_hash: loaded.hash,
-      cameras: config.cameras.map((c) => ({ id: c.id, lines: c.lines.map((l) => l.id), zones: c.zones.map((z) => z.id) })),
-      capabilities: capabilities(config),
+      config_hash: applier.config().hash,
+      config: applier.birthState(),
+      cameras: applier.config().config.cameras.map((c) => ({ id: c.id, lines: c.lines.map((l) => l.id), zones: c.zones.map((z) => z.id) })),
+      capabilities: capabilities(applier.config().config),
       last_reboot_reason: restarts.lastRestart().reason,
       restarts: restarts.lastRestart().count,
       ...(health.latest() ? { health: health.summary() } : {}),
-      ...(config.device.location ? { location: config.device.location } : {}),
+      ...(applier.config().config.device.location ? { location: applier.config().config.device.location } : {}),
     }),
   });
 
-  figures.attach({ cameras, pipelines, detector, outbox, uplink });
-  cameras.forEach((cam) => {
-    cam.on('status', (s) => {
-      const payload = cameraStatusPayload(s);
-      if (payload) uplink.publishNow(relativeTopic.cameraStatus(s.camera), payload, { retain: true });
-    });
+  const cameraSet = new CameraSet(
+    {
+      detector,
+      target: { ...config.detector.input_size, resize: config.detector.resize },
+      device: config.device,
+      publish,
+      clockSynced,
+      onStatus: (s) => {
+        const payload = cameraStatusPayload(s);
+        if (payload) uplink.publishNow(relativeTopic.cameraStatus(s.camera), payload, { retain: true });
+      },
+      log,
+    },
+    config.cameras,
+    config.analytics,
+  );
+  figures.attach({ cameras: cameraSet.sources, pipelines: cameraSet.pipelines, detector, outbox, uplink });
+  const applier: ConfigApplier = new ConfigApplier({
+    loaded,
+    cameras: cameraSet,
+    probe: moduleProbe({ cameras: cameraSet.sources, detector, uplink }),
+    log: log.child({ mod: 'config' }),
+    setLogLevel,
+    rebirth: () => void uplink.rebirth().catch(() => undefined), // offline: the next connect publishes the birth
+    requestRestart: (reason) => fatal(reason),
+    env: opts.env ?? withSecrets(process.env, readSecretsEnv(loaded.file)),
+    onApplied: (next) => next.config.cameras.forEach((c) => figures.setOverlay(c.id, overlayFromConfig(c))),
   });
   // Health goes through the outbox, and also directly while the disk is full (status then carries disk_full).
   const healthPublisher = new HealthPublisher({ health, outbox, uplink, log: log.child({ mod: 'health' }) });
-  registerAgentCommands({ commands: uplink.commands, config, analytics, log, loaded, requestRestart: (reason: string) => fatal(reason) });
+  registerAgentCommands({
+    commands: uplink.commands,
+    loaded: () => applier.config(),
+    cameras: cameraSet.configs,
+    signals: cameraSet,
+    config: applier,
+    log,
+    requestRestart: (reason: string) => fatal(reason),
+  });
 
-  const status = new StatusServer({ config: config.status, cameras: config.cameras, device: config.device, health, figures, restarts, log });
+  const status = new StatusServer({ config: config.status, cameras: cameraSet.configs, device: config.device, health, figures, restarts, log });
   const watchdog = new Watchdog({ isHealthy: () => health.mainLoopHealthy(), restarts, log });
   const broker = config.mqtt.embedded_broker ? [new EmbeddedBroker(config.mqtt, log.child({ mod: 'broker' }))] : [];
 
-  const modules: Module[] = [restarts, outbox, ...broker, uplink, detector, ...cameras, ...pipelines, healthPublisher, health, ...(config.status.enabled ? [status] : []), watchdog];
+  const modules: Module[] = [restarts, outbox, ...broker, uplink, detector, cameraSet, applier, healthPublisher, health, ...(config.status.enabled ? [status] : []), watchdog];
   return {
+    applier,
     modules,
     onFatal: (h) => fatalHandlers.push(h),
     recordExit: (reason) => restarts.recordExit(reason),

@@ -56,8 +56,8 @@ interface Birth {
   config?: BirthPayload['config'];
 }
 
-/** One device, reached through the broker: its births and the answers to our requests. */
-class DeviceLink {
+/** One device, reached through the broker: its births and the answers to our requests (also used by evidence-get.ts). */
+export class DeviceLink {
   private readonly births: Birth[] = [];
   private readonly answers = new Map<string, CommandResponse>();
   private readonly waiters = new Set<() => void>();
@@ -118,6 +118,7 @@ class DeviceLink {
     const topics = topicsFor(`${this.prefix}/${site}/${this.device}`);
     this.connection?.sendCommand(topics.command(name), { id, ...args });
     const answer = await this.until(() => this.answers.get(id), timeoutMs);
+    this.answers.delete(id); // a fetch asks thousands of times: keep only what is awaited
     if (!answer) throw new AgentError('NO_ANSWER', `no answer to ${name} from ${site}/${this.device} within ${Math.round(timeoutMs / 1000)} s (is it online?)`);
     return answer;
   }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { HealthSummary } from './health.js';
+import { ConfigState } from './commands.js';
+import { BrokerNode, HealthSummary } from './health.js';
 import { Session } from './status.js';
 
 /** What the controller knows about the box; given to the uplink as the `birth()` callback's result. */
@@ -14,6 +15,7 @@ export const BirthInfo = z
       })
       .describe('Detection model in use'),
     config_hash: z.string().describe('sha256 of the config file text, first 16 hex digits'),
+    config: ConfigState.optional().describe('The config in force: when it was applied, its probation after a push, the last automatic rollback (config-apply)'),
     cameras: z
       .array(
         z.strictObject({
@@ -24,7 +26,7 @@ export const BirthInfo = z
       )
       .describe('Cameras configured on the box (never their URLs or credentials)'),
     capabilities: z.array(z.string()).describe('Features on this box, e.g. "speed", "wrong_way", "snapshot"'),
-    last_reboot_reason: z.string().describe('Why the agent last (re)started, e.g. "first_start", "stopped", "crash", "power_loss", "watchdog", "detector_failed", "config_reload"'),
+    last_reboot_reason: z.string().describe('Why the agent last (re)started, e.g. "first_start", "stopped", "crash", "power_loss", "watchdog", "detector_failed", "config_reload", "config_apply", "config_rollback"'),
     restarts: z.number().int().min(0).optional().describe('Agent starts counted on this box (survives restarts)'),
     health: HealthSummary.optional().describe('Health summary at the time of the birth'),
     location: z
@@ -41,5 +43,6 @@ export const BirthPayload = BirthInfo.extend({
   session: Session,
   ts: z.iso.datetime({ offset: true }).describe('ISO 8601 time of publication'),
   commands: z.array(z.string()).describe('Command names accepted on {base}/cmd/{name}'),
+  broker: BrokerNode.optional().describe('The broker node this session is connected to (set by the uplink; absent from agents before broker failover)'),
 }).describe('Birth certificate: what runs on the box');
 export type BirthPayload = z.infer<typeof BirthPayload>;

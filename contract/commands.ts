@@ -5,6 +5,8 @@
 import { z } from 'zod';
 import { LOG_LEVELS } from '../core/log.js';
 import { CommandError, CommandOk, CorrelationId } from './command.js';
+import { TamperKindSchema } from './event.js';
+import { EVIDENCE_CHUNK_MAX_BYTES, EVIDENCE_RATE_BYTES_S, EvidenceArgs, EvidenceResult } from './evidence.js';
 
 /** One command: `args` validates the request without its `id` (a strict object), `result` is the `data` of an ok response. */
 export interface CommandSpec<A extends z.ZodObject = z.ZodObject, R extends z.ZodType = z.ZodType> {
@@ -48,7 +50,7 @@ const SetLogLevelArgs = z.strictObject({ level: z.enum(LOG_LEVELS) }).describe('
 const SetLogLevelResult = z.strictObject({ level: z.enum(LOG_LEVELS), previous: z.string() });
 
 // ---------------------------------------------------------------------------------------------------------
-// Agent commands (agent/commands/snapshot.ts, signal.ts, reload-config.ts)
+// Agent commands (agent/commands/snapshot.ts, signal.ts, reload-config.ts, rebase-reference.ts)
 
 const CameraIdArg = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/).describe('Camera id');
 
@@ -89,6 +91,86 @@ const ReloadConfigResult = z.strictObject({
   restarting: z.boolean().optional().describe('true: the agent restarts now to apply it'),
 });
 
+const RebaseReferenceArgs = z
+  .strictObject({ camera: CameraIdArg })
+  .describe('rebase-reference: forget the camera\'s reference view and take a new one (after a legitimate re-aim)');
+const RebaseReferenceResult = z.strictObject({
+  camera: z.string().describe('Camera id'),
+  previous_reference_at: z.iso.datetime({ offset: true }).nullable().describe('When the reference now forgotten was taken; null: there was none'),
+  cleared: z.array(TamperKindSchema).describe('Active alarms that compare with the reference (covered, blurred, shifted): cleared now (each gets a camera_tamper event with cleared: true)'),
+  ready_in_s: z.number().min(0).describe('Seconds of stable picture after which the new reference is taken (tamper.reference_after_s)'),
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// Remote configuration (agent/commands/config.ts, agent/config-apply/)
+
+/** Hash of a config file: sha256 of its bytes, first 16 hex digits (config/loader.ts). */
+const ConfigHash = z.string().regex(/^[0-9a-f]{16}$/).describe('Config hash: sha256 of the file bytes, first 16 hex digits');
+/** What config-get shows instead of a secret; a pushed config may carry it back to keep the box's value. */
+export const REDACTED_SECRET = '<redacted>';
+/** Largest YAML text of one config-apply (the request must also fit COMMAND_MAX_BYTES, 64 KiB). */
+export const CONFIG_PUSH_MAX_CHARS = 60_000;
+
+/** A config rollback: when, why, and the hash of the config that was given up. */
+export const ConfigRollback = z.strictObject({
+  at: z.iso.datetime({ offset: true }).describe('When the previous config was restored'),
+  reason: z.string().describe('Why: the probation checks that failed, or the agent stopping during probation'),
+  from_hash: ConfigHash.describe('Hash of the config that was rolled back'),
+});
+
+/** The config in force, as the birth and config-get report it. */
+export const ConfigState = z.strictObject({
+  hash: ConfigHash.describe('Hash of the config in force'),
+  applied_at: z.iso.datetime({ offset: true }).describe('When it was applied (a push or rollback), else when the file was written'),
+  probation_until: z.iso
+    .datetime({ offset: true })
+    .nullable()
+    .optional()
+    .describe('While a pushed config is on probation: when it is confirmed if cameras, detector and uplink are healthy (else it is rolled back); null otherwise'),
+  last_rollback: ConfigRollback.nullable().describe('The last automatic rollback, null if none'),
+});
+
+const ConfigGetArgs = z.strictObject({}).describe('config-get: the running config (secrets redacted) and its hashes');
+const ConfigGetResult = ConfigState.extend({
+  yaml: z.string().describe(`The config file in force, secrets (passwords, tokens, URL credentials) replaced by "${REDACTED_SECRET}"`),
+  previous_hash: ConfigHash.nullable().describe('Hash of the previous good config (kept as <config>.prev, the rollback target); null if none'),
+});
+
+/** One problem of a config, as `config check` reports it (without the file name). */
+export const ConfigProblemWire = z.strictObject({
+  line: z.number().int().optional().describe('1-based line in the YAML'),
+  path: z.string().describe('Dotted path of the value, e.g. cameras.0.lines.1.b'),
+  message: z.string(),
+  got: z.string().optional().describe('The offending value, shortened; never a secret'),
+});
+
+const ConfigApplyArgs = z
+  .strictObject({
+    yaml: z.string().min(1).max(CONFIG_PUSH_MAX_CHARS).optional().describe('The whole new config file (YAML)'),
+    patch: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .describe('A JSON merge patch (RFC 7396) on the running config: objects merge, null deletes, arrays (e.g. cameras) are replaced whole'),
+    base_hash: ConfigHash.describe('Hash of the config this change was made from (config-get, birth config_hash); a stale one is refused with CONFIG_CONFLICT'),
+    dry_run: z.boolean().default(false).describe('Only check: every problem is answered, nothing is changed'),
+  })
+  .refine((a) => (a.yaml === undefined) !== (a.patch === undefined), { message: 'give exactly one of yaml and patch', path: ['yaml'] })
+  .describe(
+    `config-apply: check, write and apply a new config; secrets never travel (reference ROADSIDE_* secrets provisioned on the box, or send "${REDACTED_SECRET}" to keep the box's value)`,
+  );
+const ConfigApplyResult = z.strictObject({
+  outcome: z
+    .enum(['valid', 'invalid', 'unchanged', 'applied'])
+    .describe('valid / invalid: a dry run; unchanged: the candidate is the running config; applied: written and applied (in place, or by the restart announced in restart)'),
+  hash: ConfigHash.optional().describe('Hash of the candidate config (absent when it has problems)'),
+  base_hash: ConfigHash.describe('The running config the change was checked against'),
+  problems: z.array(ConfigProblemWire).describe('Every problem, as config check reports them (invalid only; [] otherwise)'),
+  problems_total: z.number().int().optional().describe('Problems found when more than those listed'),
+  changes: z.array(z.string()).describe('What changes, e.g. "cameras.cam1: lines, zones (analytics restarted)"'),
+  restart: z.string().nullable().describe('Why the agent restarts to apply it (e.g. "mqtt.url"); null when applied in place'),
+  probation_until: z.iso.datetime({ offset: true }).nullable().describe('applied: when the new config is confirmed or rolled back (the birth config tells which)'),
+});
+
 // ---------------------------------------------------------------------------------------------------------
 // The catalogue
 
@@ -103,10 +185,38 @@ export const COMMANDS = {
   'set-log-level': { args: SetLogLevelArgs, result: SetLogLevelResult, summary: 'Change the log level until the agent restarts' },
   snapshot: { args: SnapshotArgs, result: SnapshotResult, summary: 'A JPEG of a camera at its native resolution (a short extra connection to the camera)' },
   signal: { args: SignalArgs, result: SignalResult, summary: 'Signal state for red-light enforcement, from the center or a local signal-controller bridge' },
+  'rebase-reference': {
+    args: RebaseReferenceArgs,
+    result: RebaseReferenceResult,
+    summary:
+      'After a camera was re-aimed on purpose: forget its tamper reference view; a new one is taken after tamper.reference_after_s of stable picture and stored in device.data_dir. Alarms against the old reference clear. TAMPER_DISABLED when the camera does not watch for tampering',
+  },
   'reload-config': {
     args: ReloadConfigArgs,
     result: ReloadConfigResult,
     summary: 'Read the config file again: refused with every problem if invalid (running config kept); applied by a restart if changed',
+  },
+  'config-get': {
+    args: ConfigGetArgs,
+    result: ConfigGetResult,
+    summary: 'The running config as YAML with every secret redacted, its hash, the previous good config\'s hash, and the probation / last rollback',
+  },
+  'config-apply': {
+    args: ConfigApplyArgs,
+    result: ConfigApplyResult,
+    summary:
+      'Apply a new config (whole YAML, or a JSON merge patch) made from base_hash (stale: CONFIG_CONFLICT). dry_run answers every problem and changes nothing; otherwise invalid: CONFIG_INVALID, secret values: SECRET_IN_CONFIG. ' +
+      'It is written atomically (the previous kept as <config>.prev) and applied in place where possible (lines, zones, ROI, rules, cameras, log level: only the affected cameras restart), else by an agent restart (mqtt, detector, outbox, device id/site/data_dir, health, status). ' +
+      'For device.config_probation_s seconds (the running config\'s value) the agent then checks that every camera delivers frames, the detector runs and the uplink is connected, and otherwise restores the previous good config by itself, also at the next start after a crash, power loss or stop during the probation; the outcome is in the birth config. A change during a probation replaces the one on probation (the rollback target stays the last good config). ' +
+      'Secrets are never pushed: they are provisioned on the box (env/secrets.env, ROADSIDE_*); pushing one encrypted needs key management that operations has not decided',
+  },
+  evidence: {
+    args: EvidenceArgs,
+    result: EvidenceResult,
+    summary:
+      `An evidence package (docs/evidence.md): without file, its manifest.json and manifest.sig (base64) and the file list; with file, one chunk of ${EVIDENCE_CHUNK_MAX_BYTES} bytes at most from offset, with its sha256, resumable from any offset. ` +
+      'Only files the manifest lists, in the package of event_id inside the evidence directory, are served (else EVIDENCE_FILE_REFUSED / EVIDENCE_NOT_FOUND). ' +
+      `The bytes served are rate-limited (a token bucket, ${EVIDENCE_RATE_BYTES_S / 1024} KiB/s by default) so events keep flowing; a request that would wait too long is refused with BUSY. Fetching every file to its end acknowledges the package`,
   },
 } as const satisfies CommandCatalogue;
 

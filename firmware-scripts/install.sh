@@ -120,7 +120,8 @@ LogRateLimitBurst=5000
 # and MemoryDenyWriteExecute (V8's JIT needs writable+executable memory).
 NoNewPrivileges=yes
 ProtectSystem=strict
-ReadWritePaths=$SYS_DATA
+# The config directory too: config-apply writes agent.yaml (and agent.yaml.prev) atomically beside it.
+ReadWritePaths=$SYS_DATA $SYS_ETC
 ProtectHome=yes
 PrivateTmp=yes
 UMask=0027

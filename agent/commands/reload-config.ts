@@ -9,7 +9,8 @@ import type { AgentCommands } from './registry.js';
 const RESTART_DELAY_MS = 500;
 
 export interface ReloadConfigDeps {
-  loaded: LoadedConfig;
+  /** The config in force (config-apply changes it). */
+  loaded: () => LoadedConfig;
   log: Logger;
   /** Ends the process so the service manager starts it again (with the new config). */
   requestRestart: (reason: string) => void;
@@ -17,15 +18,16 @@ export interface ReloadConfigDeps {
 
 export function registerReloadConfig(commands: AgentCommands, d: ReloadConfigDeps): void {
   commands.register('reload-config', () => {
+    const running = d.loaded();
     let next: LoadedConfig;
     try {
-      next = loadConfig(d.loaded.file);
+      next = loadConfig(running.file);
     } catch (err) {
       if (err instanceof ConfigError) throw new AgentError('CONFIG_INVALID', `${err.problems.length} problem(s), running config kept:\n${formatProblems(err.problems)}`);
       throw err;
     }
-    if (next.hash === d.loaded.hash) return { changed: false, config_hash: next.hash };
-    d.log.warn({ from: d.loaded.hash, to: next.hash }, 'config changed: restarting to apply it');
+    if (next.hash === running.hash) return { changed: false, config_hash: next.hash };
+    d.log.warn({ from: running.hash, to: next.hash }, 'config changed: restarting to apply it');
     setTimeout(() => d.requestRestart('config_reload'), RESTART_DELAY_MS).unref();
     return { changed: true, config_hash: next.hash, restarting: true };
   });

@@ -5,9 +5,14 @@ import type { CameraAnalytics } from '../../inference/analytics/index.js';
 import { AgentError } from '../../core/errors.js';
 import type { AgentCommands } from './registry.js';
 
-export function registerSignal(commands: AgentCommands, config: Pick<Config, 'analytics' | 'cameras'>, analytics: readonly Pick<CameraAnalytics, 'setSignal'>[]): void {
+type SignalConfig = Pick<Config, 'analytics' | 'cameras'>;
+
+/** `config`: the config, or a function returning the one in force (it changes with config-apply). */
+export function registerSignal(commands: AgentCommands, config: SignalConfig | (() => SignalConfig), analytics: readonly Pick<CameraAnalytics, 'setSignal'>[]): void {
+  const current = typeof config === 'function' ? config : () => config;
   commands.register('signal', ({ signal, state, at }) => {
-    const known = config.analytics.signals.some((s) => s.id === signal) || config.cameras.some((c) => c.lines.some((l) => l.signal === signal));
+    const cfg = current();
+    const known = cfg.analytics.signals.some((s) => s.id === signal) || cfg.cameras.some((c) => c.lines.some((l) => l.signal === signal));
     if (!known) throw new AgentError('UNKNOWN_SIGNAL', `no stop line uses signal "${signal}"`);
     const at_ms = at ? Date.parse(at) : Date.now();
     analytics.forEach((a) => a.setSignal(signal, state, at_ms));

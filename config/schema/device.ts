@@ -18,6 +18,14 @@ export const DeviceSchema = z
       .min(1)
       .default('/var/lib/roadside-agent')
       .describe('Directory for the outbox, evidence and state; relative paths are resolved against the config file. Default /var/lib/roadside-agent'),
+    config_probation_s: z
+      .number()
+      .min(1)
+      .max(3600)
+      .default(60)
+      .describe(
+        'After a pushed config is applied (config-apply), seconds during which every camera must deliver frames, the detector run and the uplink be connected; otherwise the previous config is restored. The running config\'s value applies. Default 60',
+      ),
   })
   .describe('This box');
 export type DeviceConfig = z.infer<typeof DeviceSchema>;

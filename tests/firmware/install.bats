@@ -25,7 +25,7 @@ teardown() { common_teardown; }
   unit=$ROOT/etc/systemd/system/roadside-agent.service
   for line in 'Type=simple' 'User=roadside' 'Restart=on-failure' 'WatchdogSec=60s' 'NotifyAccess=all' \
     'EnvironmentFile=-/etc/roadside-agent/secrets.env' 'NoNewPrivileges=yes' 'ProtectSystem=strict' \
-    'ReadWritePaths=/var/lib/roadside-agent' 'PrivateTmp=yes' 'ProtectHome=yes' 'RestartPreventExitStatus=64 78' \
+    'ReadWritePaths=/var/lib/roadside-agent /etc/roadside-agent' 'PrivateTmp=yes' 'ProtectHome=yes' 'RestartPreventExitStatus=64 78' \
     'ExecStart=/usr/bin/node /opt/roadside-agent/current/dist/agent/cli/main.js run --config /etc/roadside-agent/agent.yaml' \
     'WantedBy=multi-user.target'; do
     grep -qxF "$line" "$unit" || { echo "missing in unit: $line"; false; }

@@ -8,7 +8,7 @@ const T = topicsFor(BASE);
 
 describe('command catalogue', () => {
   it('lists every command once, each with a summary and strict arguments', () => {
-    expect(COMMAND_NAMES).toEqual(['ping', 'rebirth', 'resend', 'set-log-level', 'snapshot', 'signal', 'reload-config']);
+    expect(COMMAND_NAMES).toEqual(['ping', 'rebirth', 'resend', 'set-log-level', 'snapshot', 'signal', 'rebase-reference', 'reload-config', 'config-get', 'config-apply', 'evidence']);
     for (const name of COMMAND_NAMES) {
       const spec = COMMANDS[name];
       expect(spec.summary.length, name).toBeGreaterThan(10);
