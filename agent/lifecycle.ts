@@ -45,7 +45,7 @@ export class Controller {
         throw new AgentError('START_FAILED', `module "${m.name}" failed to start: ${errorMessage(err)}`, { cause: err });
       }
       this.started.push(m);
-      this.log.info({ module: m.name, start_ms: Math.round(performance.now() - t0) }, 'module started');
+      this.log.info({ component: m.name, start_ms: Math.round(performance.now() - t0) }, 'module started');
     }
   }
 
@@ -67,10 +67,10 @@ export class Controller {
         pending.add(m.name);
         try {
           await m.stop();
-          this.log.info({ module: m.name }, 'module stopped');
+          this.log.info({ component: m.name }, 'module stopped');
         } catch (err) {
           failed.push(m.name);
-          this.log.error({ module: m.name, err }, 'module failed to stop');
+          this.log.error({ component: m.name, err }, 'module failed to stop');
         } finally {
           pending.delete(m.name);
         }

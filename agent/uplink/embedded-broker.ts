@@ -7,6 +7,7 @@ import type { Logger } from '../../core/log.js';
 import type { Module } from '../../core/module.js';
 
 const HOST = '127.0.0.1';
+const SUMMARY_MS = 10_000;
 
 /** Does nothing unless `mqtt.embedded_broker` is true. aedes speaks MQTT 3.1.1 only: use `mqtt.protocol: 4`. */
 export class EmbeddedBroker implements Module {
@@ -14,6 +15,8 @@ export class EmbeddedBroker implements Module {
   private broker: Aedes | undefined;
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
+  private readonly tally = new Map<string, number>();
+  private summaryTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly config: MqttConfig,
@@ -40,11 +43,17 @@ export class EmbeddedBroker implements Module {
       broker.handle(socket);
     });
     broker.on('clientError', (client, err) => this.log.debug({ client: client.id, err }, 'embedded broker: client error'));
-    // The demo has no center: show what a center subscriber would receive.
-    const center = this.log.child({ mod: 'center-view' });
+    // The demo has no center: show what a center subscriber would receive, each message at debug (the
+    // terminal is not flooded at info) and a tally per topic kind every SUMMARY_MS at info.
     broker.on('publish', (packet, client) => {
-      if (client && !packet.topic.startsWith('$SYS')) center.info({ topic: packet.topic, retain: packet.retain, ...summarize(packet.payload) }, 'center received');
+      if (!client || packet.topic.startsWith('$SYS')) return;
+      const summary = summarize(packet.payload);
+      this.log.debug({ view: 'center', topic: packet.topic, retain: packet.retain, ...summary }, 'center received');
+      const kind = packet.topic.split('/')[3] ?? 'other';
+      this.tally.set(kind, (this.tally.get(kind) ?? 0) + 1);
     });
+    this.summaryTimer = setInterval(() => this.logTally(), SUMMARY_MS);
+    this.summaryTimer.unref();
     try {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -63,7 +72,15 @@ export class EmbeddedBroker implements Module {
     this.log.info({ host: HOST, port: this.port, protocol: '3.1.1' }, 'embedded MQTT broker listening (demo use)');
   }
 
+  private logTally(): void {
+    if (this.tally.size === 0) return;
+    this.log.info({ view: 'center', received: Object.fromEntries(this.tally) }, 'center received (last 10 s; each message at debug)');
+    this.tally.clear();
+  }
+
   async stop(): Promise<void> {
+    clearInterval(this.summaryTimer);
+    this.logTally();
     const { server, broker } = this;
     this.server = undefined;
     this.broker = undefined;

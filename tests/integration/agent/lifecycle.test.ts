@@ -84,7 +84,7 @@ describe('Controller', () => {
 });
 
 /** Runs the lifecycle fixture as a real process; resolves with its exit code and JSON log lines. */
-function spawnApp(args: string[], signalAfterMs?: number, signalOn = '"msg":"running"'): Promise<{ code: number | null; logs: { msg: string; module?: string }[] }> {
+function spawnApp(args: string[], signalAfterMs?: number, signalOn = '"msg":"running"'): Promise<{ code: number | null; logs: { msg: string; component?: string }[] }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'tests/fixtures/lifecycle-app.ts', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
@@ -96,7 +96,7 @@ function spawnApp(args: string[], signalAfterMs?: number, signalOn = '"msg":"run
       }
     });
     child.on('error', reject);
-    child.on('exit', (code) => resolve({ code, logs: out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { msg: string; module?: string }) }));
+    child.on('exit', (code) => resolve({ code, logs: out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { msg: string; component?: string }) }));
   });
 }
 
@@ -104,7 +104,7 @@ describe('supervised process', () => {
   it('SIGTERM: reverse stop, exit 0', async () => {
     const { code, logs } = await spawnApp([], 50);
     expect(code).toBe(0);
-    const order = logs.filter((l) => l.msg === 'module started' || l.msg === 'module stopped').map((l) => `${l.msg.split(' ')[1]} ${l.module}`);
+    const order = logs.filter((l) => l.msg === 'module started' || l.msg === 'module stopped').map((l) => `${l.msg.split(' ')[1]} ${l.component}`);
     expect(order).toEqual(['started a', 'started b', 'started c', 'stopped c', 'stopped b', 'stopped a']);
   });
 
@@ -112,7 +112,7 @@ describe('supervised process', () => {
     const { code, logs } = await spawnApp(['--slow-start', 'b'], 0, '"module":"a"');
     expect(code).toBe(0);
     expect(logs.some((l) => l.msg === 'start failed')).toBe(false);
-    expect(logs.filter((l) => l.msg === 'module stopped').map((l) => l.module)).toEqual(['b', 'a']);
+    expect(logs.filter((l) => l.msg === 'module stopped').map((l) => l.component)).toEqual(['b', 'a']);
   });
 
   it('a module that does not stop within the deadline: exit 1 after the deadline', async () => {
@@ -127,12 +127,12 @@ describe('supervised process', () => {
     const { code, logs } = await spawnApp(['--reject-after-start']);
     expect(code).toBe(1);
     expect(logs.find((l) => l.msg === 'fatal error, shutting down')).toMatchObject({ kind: 'unhandled_rejection' });
-    expect(logs.filter((l) => l.msg === 'module stopped').map((l) => l.module)).toEqual(['c', 'b', 'a']);
+    expect(logs.filter((l) => l.msg === 'module stopped').map((l) => l.component)).toEqual(['c', 'b', 'a']);
   });
 
   it('a module that fails to start: exit 1, the started ones stopped', async () => {
     const { code, logs } = await spawnApp(['--fail-start', 'c']);
     expect(code).toBe(1);
-    expect(logs.filter((l) => l.msg === 'module stopped').map((l) => l.module)).toEqual(['b', 'a']);
+    expect(logs.filter((l) => l.msg === 'module stopped').map((l) => l.component)).toEqual(['b', 'a']);
   });
 });

@@ -73,10 +73,10 @@ async function runOnce(root: string, offset_ms: number): Promise<Outcome> {
   const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((res) => child.once('exit', (c, s) => res([c, s])));
   clearTimeout(killer);
 
-  const lines = out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg?: string; module?: string });
+  const lines = out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg?: string; component?: string });
   const at = lines.findIndex((l) => l.msg === 'signal received');
   const before = at < 0 ? lines : lines.slice(0, at);
-  const started = before.filter((l) => l.msg === 'module started').map((l) => l.module ?? '?');
+  const started = before.filter((l) => l.msg === 'module started').map((l) => l.component ?? '?');
   // ffmpeg gets SIGKILL from the kernel when the agent dies (setpriv): give that a moment before calling it an orphan.
   const orphans = await waitFor(() => ffmpegProcesses(clip).length === 0 || undefined, { timeout_ms: 2_000 }).then(
     () => [],
