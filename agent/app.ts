@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import type { LoadedConfig } from '../config/loader.js';
 import type { BirthInfo } from '../contract/birth.js';
 import type { EventDraft } from '../contract/event.js';
@@ -8,6 +8,7 @@ import type { CameraStatusPayload } from '../contract/status.js';
 import { relativeTopic } from '../contract/topics.js';
 import type { CameraStatus } from '../inference/camera/index.js';
 import { Detector } from '../inference/detector/index.js';
+import { tamperHealthReason } from '../inference/tamper/index.js';
 import { Outbox } from '../buffer/index.js';
 import { registerAgentCommands } from './commands/index.js';
 import { CameraSet, ConfigApplier, moduleProbe } from './config-apply/index.js';
@@ -119,6 +120,8 @@ export function buildAgent(loaded: LoadedConfig, log: Logger, opts: BuildOptions
         if (payload) uplink.publishNow(relativeTopic.cameraStatus(s.camera), payload, { retain: true });
       },
       log,
+      tamperDir: join(config.device.data_dir, 'tamper'),
+      onTamper: (camera, kinds) => health.setCondition(`tamper:${camera}`, tamperHealthReason(camera, kinds)),
     },
     config.cameras,
     config.analytics,
@@ -145,6 +148,7 @@ export function buildAgent(loaded: LoadedConfig, log: Logger, opts: BuildOptions
     config: applier,
     log,
     requestRestart: (reason: string) => fatal(reason),
+    tamper: (camera) => cameraSet.tamper(camera),
   });
 
   const status = new StatusServer({ config: config.status, cameras: cameraSet.configs, device: config.device, health, figures, restarts, log });

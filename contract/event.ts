@@ -24,6 +24,7 @@ export const EVENT_TYPES = [
   'wrong_way',
   'speed',
   'red_light',
+  'speeding',
   'flow',
   'camera_tamper',
 ] as const;
@@ -47,6 +48,7 @@ export const PRIORITY = {
   wrong_way: 'violation',
   speed: 'event',
   red_light: 'violation',
+  speeding: 'violation',
   flow: 'statistics',
   camera_tamper: 'event',
 } as const satisfies Record<EventType, Priority>;
@@ -88,14 +90,40 @@ const SignalRule = rule('signal');
 export const RuleSchema = z.discriminatedUnion('kind', [LineRule, ZoneRule, SignalRule]);
 export type EventRule = z.infer<typeof RuleSchema>;
 
-export const EvidenceSchema = z
+export const EvidenceImagesSchema = z
   .strictObject({
     frame_sha256: Sha256.describe('SHA-256 (hex) of the full-frame JPEG'),
     crop_sha256: Sha256.describe('SHA-256 (hex) of the object-crop JPEG'),
     frame_file: z.string().min(1).describe('Full-frame JPEG file name in the evidence directory'),
     crop_file: z.string().min(1).describe('Object-crop JPEG file name in the evidence directory'),
   })
-  .describe('Evidence images, written before the event; the bytes travel as separate binary messages');
+  .describe('Evidence images (a box without evidence packages: the analysed frame and the object crop), written before the event');
+export type EvidenceImages = z.infer<typeof EvidenceImagesSchema>;
+
+export const PlateSummarySchema = z
+  .strictObject({
+    text: z.string().min(1).describe('The plate, canonical (`51F-123.45`) when valid_format, else the cleaned OCR text'),
+    confidence: z.number().min(0).max(1).describe('Confidence of the vote over the reads, 0-1'),
+    valid_format: z.boolean().describe('Whether the text fits a national plate format'),
+  })
+  .describe('The number plate read on the full-resolution vehicle crops of the package');
+export type PlateSummary = z.infer<typeof PlateSummarySchema>;
+
+export const EvidencePackageSchema = z
+  .strictObject({
+    package_id: z.uuid().describe('Id of the evidence package (the event id): folder <evidence dir>/<package_id>/ on the box'),
+    manifest_sha256: Sha256.describe('SHA-256 (hex) of the exact bytes of the package manifest.json (signed in manifest.sig)'),
+    files: z.int().min(1).describe('Files listed in the package manifest (clip, stills, crops)'),
+    plate: PlateSummarySchema.optional(),
+  })
+  .describe(
+    "The violation's evidence package, complete on the box before the event was sent: clip, full-resolution stills, vehicle and plate crops, manifest signed with the box key",
+  );
+export type EvidencePackageRef = z.infer<typeof EvidencePackageSchema>;
+
+export const EvidenceSchema = z
+  .union([EvidencePackageSchema, EvidenceImagesSchema])
+  .describe('Evidence of a violation: an evidence package (current boxes), or two images (boxes without packages)');
 export type Evidence = z.infer<typeof EvidenceSchema>;
 
 const Zones = z.array(Slug).describe('Zones the object is in');
@@ -190,6 +218,20 @@ export const SpeedAttributes = z.strictObject({
   samples_cut_off: count()
     .optional()
     .describe('Positions in the window left out because the box touched the frame edge (a cut-off box moves slower than the vehicle)'),
+});
+
+export const SpeedingAttributes = z.strictObject({
+  limit_kmh: z.number().positive().describe('The speed limit of the line or zone, km/h'),
+  speed_kmh: z.number().min(0).describe('Measured speed, km/h (as object.speed_kmh)'),
+  uncertainty_kmh: z.number().min(0).describe('One standard deviation of speed_kmh, km/h'),
+  excess_kmh: z
+    .number()
+    .positive()
+    .describe('speed_kmh - uncertainty_kmh - limit_kmh: by how much even the low end of the measurement exceeds the limit, km/h'),
+  measured: z.enum(['line', 'zone']).describe('line: the speed fitted around the line crossing (as in its speed event); zone: the running speed inside the zone'),
+  direction: Direction.optional().describe('Crossing direction (line rules)'),
+  lane: Slug.optional().describe('Lane of the line crossing, if any'),
+  window_s: z.number().positive().optional().describe('Time span of the positions fitted, seconds'),
 });
 
 export const RedLightAttributes = z.strictObject({
@@ -320,6 +362,9 @@ function envelope<B extends z.ZodRawShape>(base: B) {
     ),
     ev('red_light', { object: ObjectSchema, rule: SignalRule, attributes: RedLightAttributes, evidence }).describe(
       'An object crossed a stop line while its signal was red',
+    ),
+    ev('speeding', { object: ObjectWithSpeed, rule: z.discriminatedUnion('kind', [LineRule, ZoneRule]), attributes: SpeedingAttributes, evidence }).describe(
+      'An object faster than the speed limit of a line or zone by more than the uncertainty of its measurement (needs a calibration)',
     ),
     ev('flow', { rule: LineRule, attributes: FlowAttributes }).describe('Traffic statistics of a line over one flow bin'),
     ev('camera_tamper', { attributes: CameraTamperAttributes }).describe(

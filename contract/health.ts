@@ -27,6 +27,7 @@ export const HEALTH_REASON_CODES = [
   'outbox_quarantined',
   'figures_unavailable',
   'status_server_unbound',
+  'camera_tamper',
 ] as const;
 export type HealthReasonCode = (typeof HEALTH_REASON_CODES)[number];
 
@@ -86,6 +87,16 @@ export const OutboxHealth = z
   .describe('The durable outbox');
 export type OutboxHealth = z.infer<typeof OutboxHealth>;
 
+/** The broker node a box uses (mqtt.url, or one of mqtt.urls): the cluster's view of where each box is. */
+export const BrokerNode = z
+  .strictObject({
+    url: z.string().max(500).describe('Broker URL, without credentials'),
+    index: z.number().int().min(0).describe('Its place in mqtt.urls, from 0 (0 with a single mqtt.url)'),
+    nodes: z.number().int().min(1).describe('Broker URLs configured (mqtt.urls length; 1 with mqtt.url)'),
+  })
+  .describe('Broker node of the current connection (or of the attempt under way)');
+export type BrokerNode = z.infer<typeof BrokerNode>;
+
 export const UplinkHealth = z
   .strictObject({
     connected: z.boolean().describe('Connected to the broker'),
@@ -93,6 +104,8 @@ export const UplinkHealth = z
     publish_rate_per_s: nn().describe('Messages acknowledged per second'),
     session: z.number().int().min(0).describe('Connection session number'),
     last_error: z.string().max(500).optional().describe('Last connection error'),
+    broker: BrokerNode.optional().describe('The broker node in use (absent from agents before broker failover)'),
+    failovers: z.number().int().min(0).optional().describe('Connections made to another node than the previous connection, since the agent started'),
   })
   .describe('The MQTT uplink');
 export type UplinkHealth = z.infer<typeof UplinkHealth>;

@@ -7,6 +7,7 @@ import type { CameraAnalytics } from './analytics/index.js';
 import type { Frame } from './camera/index.js';
 import type { Detection, DetectResult, Detector } from './detector/index.js';
 import type { RgbFrame } from './frame.js';
+import type { TamperWatcher } from './tamper/index.js';
 
 /** What the pipeline needs of a frame source: CameraSource (live), or a recorded clip (see analyze.ts). */
 export interface FrameProducer {
@@ -49,6 +50,8 @@ export interface CameraPipelineOptions {
    * on; `fail` ends the loop with the error (offline, where a gap in the analysis would go unnoticed).
    */
   on_detect_error?: 'skip' | 'fail';
+  /** The camera's tamper watch: offered every frame as it arrives, before detection (it checks every check_interval_s). */
+  tamper?: TamperWatcher;
 }
 
 /**
@@ -91,10 +94,12 @@ export class CameraPipeline implements Module {
   async run(): Promise<void> {
     const { camera, source, detector } = this.opts;
     detector.setRoi(camera.id, camera.roi);
+    this.opts.tamper?.start();
     // Results are analysed in frame order, each as soon as it is back; `window` bounds the frames in flight.
     const window: Promise<void>[] = [];
     let previous: Promise<void> = Promise.resolve();
     for await (const frame of source.frames(this.abort.signal)) {
+      this.opts.tamper?.offer(frame); // reads the frame synchronously (every few frames), keeps no reference to it
       const result = detector.detect(camera.id, frame);
       result.catch(() => undefined); // handled in order by `analyse`; not an unhandled rejection meanwhile
       previous = previous.then(() => this.analyse(frame, result));
@@ -129,7 +134,8 @@ export class CameraPipeline implements Module {
     }
     if (result.status !== 'done') return;
     const t0 = performance.now();
-    const pixels: RgbFrame = { data: new Uint8Array(result.buffer, 0, frame.width * frame.height * 3), width: frame.width, height: frame.height };
+    // The detector reads the frame's bytes in place (never detached): they are the analysed pixels.
+    const pixels: RgbFrame = { data: frame.data, width: frame.width, height: frame.height };
     this.opts.analytics.update(
       { camera_id: this.opts.camera.id, captured_at_ms: frame.captured_at_ms, mono_ms: frame.mono_ms, clock_synced: this.opts.clockSynced(), frame: pixels },
       result.detections,

@@ -3,6 +3,7 @@
 // detector, outbox and uplink keep running. The arrays handed out (sources, pipelines, configs) are kept
 // up to date in place, so the status page, the figures and the commands always see the cameras in force.
 import type { AnalyticsConfig, CameraConfig } from '../../config/schema/index.js';
+import type { TamperKind } from '../../contract/event.js';
 import { AgentError, errorMessage } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { Module } from '../../core/module.js';
@@ -10,6 +11,7 @@ import { CameraAnalytics, type DeviceRef, type EventSink, type SignalState } fro
 import { CameraSource, type CameraSourceOptions, type CameraStatus, type FrameTarget } from '../../inference/camera/index.js';
 import type { Detector } from '../../inference/detector/index.js';
 import { CameraPipeline } from '../../inference/pipeline.js';
+import { TamperWatcher } from '../../inference/tamper/index.js';
 import type { CameraDiff } from './plan.js';
 
 export interface CameraSetDeps {
@@ -23,6 +25,10 @@ export interface CameraSetDeps {
   onStatus: (s: CameraStatus) => void;
   log: Logger;
   sourceOptions?: CameraSourceOptions;
+  /** Where the cameras' tamper reference views are stored (`<device.data_dir>/tamper`). */
+  tamperDir: string;
+  /** The active tamper kinds of a camera changed (health condition); [] when its watch ends. */
+  onTamper?: (camera: string, kinds: TamperKind[]) => void;
 }
 
 interface Unit {
@@ -30,6 +36,7 @@ interface Unit {
   source: CameraSource;
   analytics: CameraAnalytics;
   pipeline: CameraPipeline;
+  tamper: TamperWatcher | undefined;
   /** Track ids go on from the replaced analytics': a track id never means two objects in one run. */
   firstTrackId: number;
 }
@@ -101,6 +108,11 @@ export class CameraSet implements Module {
   setSignal(id: string, state: SignalState, at_ms: number = Date.now()): void {
     this.signals.set(id, { state, at_ms });
     for (const u of this.units.values()) u.analytics.setSignal(id, state, at_ms);
+  }
+
+  /** The tamper watch of a camera in force (rebase-reference); undefined when it has none. */
+  tamper(camera: string): TamperWatcher | undefined {
+    return this.units.get(camera)?.tamper;
   }
 
   /**
@@ -180,8 +192,11 @@ export class CameraSet implements Module {
     if (!source) src.on('status', (s) => d.onStatus(s));
     const analytics = new CameraAnalytics(cam, this.analyticsConfig, d.device, d.publish, d.log, { first_track_id: firstTrackId });
     for (const [id, s] of this.signals) analytics.setSignal(id, s.state, s.at_ms);
-    const pipeline = new CameraPipeline({ camera: cam, source: src, detector: d.detector, analytics, clockSynced: d.clockSynced, log: d.log });
-    return { cam, source: src, analytics, pipeline, firstTrackId };
+    const tamper = cam.tamper.enabled
+      ? new TamperWatcher({ camera: cam, device: d.device, emit: d.publish, dir: d.tamperDir, clockSynced: d.clockSynced, log: d.log, ...(d.onTamper ? { onChange: d.onTamper } : {}) })
+      : undefined;
+    const pipeline = new CameraPipeline({ camera: cam, source: src, detector: d.detector, analytics, clockSynced: d.clockSynced, log: d.log, ...(tamper ? { tamper } : {}) });
+    return { cam, source: src, analytics, pipeline, tamper, firstTrackId };
   }
 
   private nextTrackId(u: Unit): number {
@@ -192,6 +207,7 @@ export class CameraSet implements Module {
   private async halt(u: Unit, source: boolean): Promise<void> {
     if (!this.running) return;
     await u.pipeline.stop().catch((err: unknown) => this.deps.log.error({ err: errorMessage(err), camera: u.cam.id }, 'pipeline failed to stop'));
+    if (u.tamper?.active().length) this.deps.onTamper?.(u.cam.id, []); // its replacement raises them again if they hold
     if (source) await u.source.stop();
   }
 

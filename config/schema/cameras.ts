@@ -28,6 +28,12 @@ export const LineSchema = z.strictObject({
     .enum(['in', 'out', 'both'])
     .default('in')
     .describe('Stop lines: the crossing direction that is a violation on red ("in": from the left of a→b to its right as seen in the image; draw a→b so approaching traffic crosses "in"). Default in'),
+  speed_limit_kmh: z
+    .number()
+    .positive()
+    .max(300)
+    .optional()
+    .describe('Speed limit at this line, km/h (needs a calibration): a vehicle whose speed measured at the crossing, minus its stated uncertainty (one σ), exceeds it is a `speeding` violation. Unset: no speeding check'),
   lanes: z
     .array(LaneSchema)
     .min(1)
@@ -89,6 +95,12 @@ export const ZoneSchema = z.strictObject({
   dwell_threshold_s: z.number().positive().optional().describe('Seconds an object may stay before a stopped-vehicle / illegal-parking event; unset: no dwell events'),
   allowed_direction: Point.optional().describe('Allowed direction of travel as a vector [dx, dy] in camera pixels; unset: no wrong-way check'),
   wrong_way_min_distance_px: z.number().positive().default(60).describe('Travel against the allowed direction needed for a wrong-way event, pixels. Default 60'),
+  speed_limit_kmh: z
+    .number()
+    .positive()
+    .max(300)
+    .optional()
+    .describe('Speed limit in this zone, km/h (needs a calibration): a vehicle whose running speed, minus its stated uncertainty (one σ), exceeds it is a `speeding` violation (once per stay). Unset: no speeding check'),
   hysteresis_px: z
     .number()
     .min(0)
@@ -149,6 +161,17 @@ export const TamperSchema = z
   .describe('Camera tamper watch: a reference view per camera (stored in device.data_dir), then covered, blurred, shifted, too dark, overexposed and frozen pictures are reported with hysteresis');
 export type TamperConfig = z.infer<typeof TamperSchema>;
 
+export const RecordingSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true).describe('Record the original stream (no re-encode, same RTSP connection) into a ring of short segments for violation evidence. Default true'),
+    segment_s: z.number().min(1).max(10).default(2).describe('Segment length, seconds (segments start at keyframes, so a segment lasts at least one GOP). Default 2'),
+    keep_s: z.number().min(10).max(3600).default(60).describe('Seconds of video kept; older segments are deleted. Must exceed evidence pre_s + post_s. Default 60'),
+    max_mb: z.number().min(8).max(100_000).default(256).describe('Space for the ring, MB; the oldest segments are deleted beyond it. Default 256'),
+  })
+  .prefault({})
+  .describe('Recording ring under <data_dir>/recordings/<camera id>/ (the clips and full-resolution stills of evidence packages are cut from it)');
+export type RecordingConfig = z.infer<typeof RecordingSchema>;
+
 export const CameraSchema = z.strictObject({
   id: Slug.describe('Camera id, unique on this box; used in MQTT topics'),
   url: z
@@ -186,6 +209,7 @@ export const CameraSchema = z.strictObject({
     .prefault({})
     .describe('Motion gating'),
   tamper: TamperSchema,
+  recording: RecordingSchema,
   lines: z.array(LineSchema).default([]).describe('Counting lines'),
   zones: z.array(ZoneSchema).default([]).describe('Zones: occupancy, dwell, wrong way'),
   calibration: CalibrationSchema.optional(),
