@@ -5,8 +5,8 @@ import { isDeepStrictEqual } from 'node:util';
 import type { CameraConfig, Config } from '../../config/schema/index.js';
 import type { LogLevel } from '../../core/log.js';
 
-/** Camera fields only the analytics (tracker, lines, zones, speed) use: the ffmpeg keeps running. */
-const ANALYTICS_FIELDS = new Set(['lines', 'zones', 'calibration']);
+/** Camera fields only the analytics and the frame loop (tracker, lines, zones, speed, tamper watch) use: the ffmpeg keeps running. */
+const ANALYTICS_FIELDS = new Set(['lines', 'zones', 'calibration', 'tamper']);
 /** Device fields that name the box or move its data: topics, outbox and state change with them. */
 const DEVICE_RESTART_FIELDS = new Set(['id', 'site', 'data_dir']);
 /** Top-level sections applied in place (their restart-only fields are listed above). */
