@@ -20,7 +20,9 @@ import {
 } from '../../contract/evidence.js';
 import type { CommandResult } from '../../contract/commands.js';
 import { AgentError, errorMessage } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
 import { formatIssues } from '../../core/zod-issues.js';
+import { PackageStore } from '../../inference/evidence/store.js';
 import type { AgentCommands } from './registry.js';
 
 export interface EvidenceServeOptions {
@@ -40,8 +42,8 @@ const O_NOFOLLOW_RDONLY = constants.O_RDONLY | constants.O_NOFOLLOW;
 
 /**
  * Bytes per second with a burst of one chunk. A request reserves its bytes at once (the balance may go
- * negative) and waits until the balance it leaves would have refilled: concurrent requests queue in
- * arrival order and the long-run rate never exceeds `rate`.
+ * negative) and waits until the balance it leaves would have refilled: concurrent requests queue in the
+ * order they reach the bucket, and the long-run rate never exceeds `rate`.
  */
 export class ByteBucket {
   private balance: number;
@@ -119,7 +121,7 @@ async function openPackage(root: string, eventId: string): Promise<OpenPackage> 
   }
   const parsed = EvidenceManifest.safeParse(raw);
   if (!parsed.success) throw new AgentError('EVIDENCE_CORRUPT', `${MANIFEST_FILE} of event ${eventId} is not an evidence manifest: ${formatIssues(parsed.error)}`);
-  if (parsed.data.event_id !== eventId) throw new AgentError('EVIDENCE_CORRUPT', `${MANIFEST_FILE} in ${eventId}/ belongs to event ${parsed.data.event_id}`);
+  if (parsed.data.package_id !== eventId) throw new AgentError('EVIDENCE_CORRUPT', `${MANIFEST_FILE} in ${eventId}/ belongs to package ${parsed.data.package_id}`);
   return { dir, manifestBytes, manifest: parsed.data };
 }
 
@@ -171,6 +173,18 @@ class FetchProgress {
   }
 }
 
+/**
+ * `onAcknowledged` for the box: tells the writer's package store (inference/evidence/store.ts), whose retention
+ * deletes acknowledged packages first and keeps the acknowledgement across restarts.
+ */
+export function acknowledgeInStore(evidence: () => { dir: string; max_mb: number; max_days: number }, log: Logger): (eventId: string) => Promise<void> {
+  return async (eventId) => {
+    const e = evidence();
+    const known = await PackageStore.forDir(e.dir, { max_mb: e.max_mb, max_days: e.max_days, log }).markAcknowledged(eventId);
+    if (!known) log.warn({ event_id: eventId }, 'evidence package fetched, but the package store does not know it: not acknowledged');
+  };
+}
+
 export function registerEvidence(commands: AgentCommands, o: EvidenceServeOptions): void {
   const bucket = new ByteBucket(o.rate_bytes_s ?? EVIDENCE_RATE_BYTES_S, EVIDENCE_CHUNK_MAX_BYTES);
   const maxWaitMs = o.max_wait_ms ?? 10_000;
@@ -194,23 +208,25 @@ export function registerEvidence(commands: AgentCommands, o: EvidenceServeOption
     const entry = pkg.manifest.files.find((f) => f.name === file);
     if (!entry) throw new AgentError('EVIDENCE_FILE_REFUSED', `"${file}" is not a file of the package of event ${event_id} (files: ${names.join(', ')})`);
     const from = offset ?? 0;
-    if (from > entry.size) throw new AgentError('EVIDENCE_OFFSET', `offset ${from} is past the end of ${file} (${entry.size} bytes)`);
-    const n = Math.min(length ?? EVIDENCE_CHUNK_MAX_BYTES, entry.size - from);
+    if (from > entry.bytes) throw new AgentError('EVIDENCE_OFFSET', `offset ${from} is past the end of ${file} (${entry.bytes} bytes)`);
+    const n = Math.min(length ?? EVIDENCE_CHUNK_MAX_BYTES, entry.bytes - from);
     const wait = bucket.reserve(n, maxWaitMs);
     if (wait === undefined) throw new AgentError('BUSY', `evidence is served at ${bucket.rate} bytes/s and the queue is full; ask again in a few seconds`);
     if (wait > 0) await sleep(wait);
-    const data = await readChunk(join(pkg.dir, entry.name), `${event_id}/${file}`, entry.size, from, n);
-    const acknowledged = from + n === entry.size && progress.fileEnded(event_id, file, names);
+    const data = await readChunk(join(pkg.dir, entry.name), `${event_id}/${file}`, entry.bytes, from, n);
+    const acknowledged = from + n === entry.bytes && progress.fileEnded(event_id, file, names);
     if (acknowledged) {
       ctx.log.info({ event_id }, 'evidence package fetched completely: acknowledged');
-      await Promise.resolve(o.onAcknowledged?.(event_id)).catch((err: unknown) => ctx.log.warn({ err, event_id }, 'evidence acknowledgement failed'));
+      await Promise.resolve()
+        .then(() => o.onAcknowledged?.(event_id))
+        .catch((err: unknown) => ctx.log.warn({ err, event_id }, 'evidence acknowledgement failed'));
     }
     return {
       event_id,
       file,
       offset: from,
       length: n,
-      total: entry.size,
+      total: entry.bytes,
       sha256: createHash('sha256').update(data).digest('hex'),
       data_base64: data.toString('base64'),
       acknowledged,

@@ -5,7 +5,7 @@ import type { CameraAnalytics } from '../../inference/analytics/index.js';
 import type { Logger } from '../../core/log.js';
 import type { LoadedConfig } from '../../config/loader.js';
 import { registerConfigCommands, type ConfigControl } from './config.js';
-import { registerEvidence } from './evidence.js';
+import { acknowledgeInStore, registerEvidence } from './evidence.js';
 import { registerRebaseReference, type TamperLookup } from './rebase-reference.js';
 import type { AgentCommands } from './registry.js';
 import { registerReloadConfig } from './reload-config.js';
@@ -42,5 +42,5 @@ export function registerAgentCommands(d: AgentCommandDeps): void {
   registerReloadConfig(d.commands, { loaded: d.loaded, log: d.log, requestRestart: d.requestRestart });
   registerConfigCommands(d.commands, d.config);
   registerRebaseReference(d.commands, d.cameras, d.tamper);
-  registerEvidence(d.commands, { dir: () => d.loaded().config.analytics.evidence.dir });
+  registerEvidence(d.commands, { dir: () => d.loaded().config.analytics.evidence.dir, onAcknowledged: acknowledgeInStore(() => d.loaded().config.analytics.evidence, d.log) });
 }
