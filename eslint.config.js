@@ -36,7 +36,7 @@ export default tseslint.config(
       sourceType: 'module',
       // The browser APIs the page uses (the `globals` package is not installed).
       globals: Object.fromEntries(
-        ['clearTimeout', 'createImageBitmap', 'document', 'fetch', 'history', 'location', 'ResizeObserver', 'sessionStorage', 'setTimeout', 'URL', 'WebSocket', 'window'].map((g) => [g, 'readonly']),
+        ['clearTimeout', 'createImageBitmap', 'document', 'fetch', 'getComputedStyle', 'history', 'location', 'ResizeObserver', 'sessionStorage', 'setTimeout', 'URL', 'WebSocket', 'window'].map((g) => [g, 'readonly']),
       ),
     },
   },

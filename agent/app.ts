@@ -8,6 +8,8 @@ import type { CameraStatusPayload } from '../contract/status.js';
 import { relativeTopic } from '../contract/topics.js';
 import type { CameraStatus } from '../inference/camera/index.js';
 import { Detector } from '../inference/detector/index.js';
+import { EvidencePackages, recordingsDir } from '../inference/evidence/index.js';
+import { PlateReader } from '../inference/recognizers/index.js';
 import { tamperHealthReason } from '../inference/tamper/index.js';
 import { Outbox } from '../buffer/index.js';
 import { registerAgentCommands } from './commands/index.js';
@@ -30,6 +32,8 @@ export interface Agent {
   onFatal: (handler: (reason: string) => void) => void;
   /** Called once with the reason the process is about to exit (kept for the next birth message). */
   recordExit: (reason: string) => void;
+  /** Violation evidence packages: `markAcknowledged(eventId)` once the center has one, `stats()` for health. */
+  evidence: EvidencePackages;
 }
 
 /** Short hash of a file, or undefined when it cannot be read (the detector reports that on start). */
@@ -72,6 +76,15 @@ export function buildAgent(loaded: LoadedConfig, log: Logger, opts: BuildOptions
   const outbox = new Outbox(config.outbox, log.child({ mod: 'outbox' }));
   const detector = new Detector(config.detector, log, { onFatal: () => fatal('detector_failed') });
   const figures = new LiveFigures(config);
+  // Evidence packages of violations, cut from each camera's recording ring; plates read when enabled.
+  const plateReader = config.recognizers.plates.enabled ? new PlateReader(config.recognizers.plates, log) : undefined;
+  const plates: Module[] = plateReader ? [optionalModule(plateReader, log)] : [];
+  const evidence = EvidencePackages.fromConfig(config, {
+    file: loaded.file,
+    config_hash: () => applier.config().hash,
+    ...(plateReader ? { plates: { reader: plateReader, config: config.recognizers.plates } } : {}),
+    log,
+  });
 
   const publish = (e: EventDraft) => {
     outbox.append({ id: e.id, topic: relativeTopic.events(e.camera), priority: e.priority, payload: e });
@@ -121,6 +134,8 @@ export function buildAgent(loaded: LoadedConfig, log: Logger, opts: BuildOptions
       },
       log,
       tamperDir: join(config.device.data_dir, 'tamper'),
+      sourceOptions: { recording: { dir: recordingsDir(config) } },
+      evidence: (cam, analytics) => evidence.forCamera(cam, { evidence: analytics.evidence }),
       onTamper: (camera, kinds) => health.setCondition(`tamper:${camera}`, tamperHealthReason(camera, kinds)),
     },
     config.cameras,
@@ -151,16 +166,26 @@ export function buildAgent(loaded: LoadedConfig, log: Logger, opts: BuildOptions
     tamper: (camera) => cameraSet.tamper(camera),
   });
 
-  const status = new StatusServer({ config: config.status, cameras: cameraSet.configs, device: config.device, health, figures, restarts, log });
+  const status = new StatusServer({ config: config.status, cameras: cameraSet.configs, device: config.device, health, figures, restarts, log, applier });
   const watchdog = new Watchdog({ isHealthy: () => health.mainLoopHealthy(), restarts, log });
   const broker = config.mqtt.embedded_broker ? [new EmbeddedBroker(config.mqtt, log.child({ mod: 'broker' }))] : [];
 
-  const modules: Module[] = [restarts, outbox, ...broker, uplink, detector, cameraSet, applier, healthPublisher, health, ...(config.status.enabled ? [status] : []), watchdog];
+  const modules: Module[] = [restarts, outbox, ...broker, uplink, detector, ...plates, cameraSet, applier, healthPublisher, health, ...(config.status.enabled ? [status] : []), watchdog];
   return {
     applier,
     modules,
     onFatal: (h) => fatalHandlers.push(h),
     recordExit: (reason) => restarts.recordExit(reason),
+    evidence,
+  };
+}
+
+/** A module whose failure to start is logged, not fatal (the plate reader: packages then go without plates). */
+function optionalModule(m: Module, log: Logger): Module {
+  return {
+    name: m.name,
+    start: (signal) => m.start(signal).catch((err: unknown) => log.error({ err, module: m.name }, 'optional module failed to start; going on without it')),
+    stop: () => m.stop(),
   };
 }
 

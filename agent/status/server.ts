@@ -13,6 +13,8 @@ import type { Module } from '../../core/module.js';
 import type { BackoffOptions } from '../../core/time.js';
 import { hostAllowed, originAllowed, requestToken, tokenMatches } from './auth.js';
 import { Binder, type BindState } from './binder.js';
+import { ConfigEditor, type ConfigEditTarget } from './config-edit.js';
+import { crossSite, HttpError, readJsonBody } from './http.js';
 import { renderMetrics } from './metrics.js';
 import { Mpeg1Preview, type Mpeg1State } from './mpeg1.js';
 import { CameraPreview, type PreviewState } from './preview.js';
@@ -50,8 +52,15 @@ export interface StatusServerOptions {
   bindBackoff?: BackoffOptions;
   /** Longest wait for a request's headers (slowloris guard), ms; answered with 408. Default 10000. */
   headersTimeoutMs?: number;
+  /**
+   * The config applier: with it the page's line and zone editor can validate (POST /api/config/validate) and
+   * save (POST /api/config/apply) through the checked config push with rollback. Without it both answer 503.
+   */
+  applier?: ConfigEditTarget;
 }
 
+/** The editor's routes (POST only). */
+const EDIT_ROUTES: Record<string, 'validate' | 'apply'> = { '/api/config/validate': 'validate', '/api/config/apply': 'apply' };
 const CAMERA_PATH = /^\/api\/cameras\/([a-z0-9][a-z0-9_-]{0,62})\/(frame\.jpg|snapshot|live)$/;
 const MAX_VIEWERS_PER_CAMERA = 8;
 /** A live preview frame at most this old is served as frame.jpg. */
@@ -66,15 +75,6 @@ const MAX_IN_FLIGHT = 16;
 const HARD_MAX_SOCKETS = 512;
 const RETRY_AFTER_S = 2;
 const HEADERS_TIMEOUT_MS = 10_000;
-
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 /**
  * The status server (module). Binds `status.bind:status.port` (loopback by default; the config check refuses
@@ -97,10 +97,12 @@ export class StatusServer implements Module {
   private readonly admitted = new Set<Socket>();
   private inFlight = 0;
   private binder: Binder | undefined;
+  private readonly editor: ConfigEditor | undefined;
 
   constructor(private readonly opts: StatusServerOptions) {
     this.log = opts.log.child({ mod: 'status' });
     this.files = new StaticFiles(opts.publicDir ?? defaultPublicDir());
+    this.editor = opts.applier && new ConfigEditor(opts.applier, this.log);
   }
 
   /**
@@ -217,6 +219,8 @@ export class StatusServer implements Module {
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
       const url = new URL(req.url ?? '/', 'http://status.invalid');
+      const edit = EDIT_ROUTES[url.pathname];
+      if (edit) return await this.configEdit(req, res, url, edit);
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         res.setHeader('Allow', 'GET, HEAD');
         throw new HttpError(405, 'method not allowed');
@@ -234,6 +238,7 @@ export class StatusServer implements Module {
       throw new HttpError(404, 'not found');
     } catch (err) {
       if (err instanceof HttpError) {
+        if (err.status === 413) res.setHeader('Connection', 'close'); // a body refused by its declared size is left unread
         if (err.status === 401) res.setHeader('WWW-Authenticate', 'Bearer realm="roadside-agent"');
         this.json(res, err.status, { status: 'error', error: err.message });
       } else {
@@ -252,6 +257,23 @@ export class StatusServer implements Module {
     } else if (!hostAllowed(req)) {
       throw new HttpError(403, 'unexpected Host header');
     }
+  }
+
+  /**
+   * POST /api/config/validate and /api/config/apply: the token (or, without one, a loopback Host), the page's
+   * own Origin, no cross-site fetch, a JSON body of at most 64 KiB; then the editor (config-edit.ts).
+   */
+  private async configEdit(req: IncomingMessage, res: ServerResponse, url: URL, route: 'validate' | 'apply'): Promise<void> {
+    if (req.method !== 'POST') {
+      res.setHeader('Allow', 'POST');
+      throw new HttpError(405, 'method not allowed');
+    }
+    this.authorize(req, url, false);
+    if (!originAllowed(req) || crossSite(req)) throw new HttpError(403, 'cross-origin request refused');
+    if (!this.editor) throw new HttpError(503, 'config changes are not available here (the status server has no config applier)');
+    const body = await readJsonBody(req);
+    const answer = route === 'validate' ? await this.editor.validate(body) : await this.editor.apply(body);
+    this.json(res, answer.status, answer.body);
   }
 
   private json(res: ServerResponse, status: number, body: unknown): void {
@@ -320,6 +342,8 @@ export class StatusServer implements Module {
     return {
       device: this.opts.device ?? null,
       ts: health.ts,
+      // Whether the page's editor can validate and save, and the config in force.
+      config: this.opts.applier ? { editable: true, hash: safe(() => this.opts.applier?.config().hash ?? null, null) } : { editable: false, hash: null },
       health,
       restart: this.lastRestart() ?? null,
       cameras: this.opts.cameras.map((cam) => {

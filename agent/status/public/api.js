@@ -25,10 +25,22 @@ export function setToken(t) {
 export class Unauthorized extends Error {}
 
 export async function api(path, opts = {}) {
-  const headers = token ? { Authorization: `Bearer ${token}` } : {};
+  const headers = { ...opts.headers, ...(token ? { Authorization: `Bearer ${token}` } : {}) };
   const res = await fetch(path, { ...opts, headers, cache: 'no-store' });
   if (res.status === 401) throw new Unauthorized();
   return res;
+}
+
+/** POSTs `body` as JSON; the answer's status and its JSON body (`{error}` when it has none). */
+export async function postJson(path, body) {
+  const res = await api(path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  let answer;
+  try {
+    answer = await res.json();
+  } catch {
+    answer = { error: `HTTP ${res.status}` };
+  }
+  return { status: res.status, ok: res.ok, body: answer };
 }
 
 export function askToken() {

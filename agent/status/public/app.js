@@ -1,9 +1,11 @@
 // roadside-agent status page. Plain ES modules, no build step; jsmpeg (MPEG-1 player) is the one third-party
 // file, copied from its npm package by the build. Polls api/status every 1.5 s; each camera's live preview is
-// drawn on a canvas (live.js), with lines, zones and detections drawn over it in camera pixels (overlay.js).
+// drawn on a canvas (live.js), with lines, zones and detections drawn over it in camera pixels (overlay.js),
+// and an editor to draw new lines and zones on it and push them to the box (editor.js).
 
 import { api, askToken, setToken, Unauthorized } from './api.js';
 import { $, el, fmt } from './dom.js';
+import { Editor } from './editor.js';
 import { renderEvents } from './events.js';
 import { LivePreview } from './live.js';
 import { drawOverlay, legendItems } from './overlay.js';
@@ -85,21 +87,25 @@ class Camera {
     this.liveEl = el('span', 'live');
     head.append(el('h2', '', id), this.stateEl, this.reasonEl, this.liveEl);
     const view = el('div', 'view');
+    this.view = view;
     this.preview = el('canvas', 'preview');
     this.preview.width = 640;
     this.preview.height = 360;
     this.over = el('canvas', 'overlay');
     this.msg = el('div', 'msg', 'connecting…');
-    view.append(this.preview, this.over, this.msg);
+    this.editor = new Editor(this);
+    view.append(this.preview, this.over, this.editor.canvas, this.msg);
+    head.append(this.editor.toggle);
     this.legend = el('div', 'legend');
     this.legendKey = '';
     this.figs = el('dl', 'figures');
-    this.root.append(head, view, this.legend, this.figs);
+    this.root.append(head, view, this.editor.panel, this.legend, this.figs);
     this.live = new LivePreview(this);
     new ResizeObserver(() => this.drawOverlay()).observe(this.preview);
   }
 
-  update(cam) {
+  update(cam, editable) {
+    this.editor.setEditable(editable);
     const f = cam.figures;
     const state = f ? f.status : 'unknown';
     this.stateEl.textContent = state;
@@ -164,6 +170,7 @@ class Camera {
 
   drawOverlay() {
     drawOverlay(this.over, this.preview, this.overlay, this.detections);
+    if (this.editor.active) this.editor.draw();
   }
 }
 
@@ -185,7 +192,7 @@ function renderCameras(doc) {
       box.append(c.root);
       c.live.start();
     }
-    c.update(cam);
+    c.update(cam, Boolean(doc.config && doc.config.editable));
   }
   for (const [id, c] of cameras) {
     if (!doc.cameras.some((x) => x.id === id)) {

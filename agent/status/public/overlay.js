@@ -1,6 +1,8 @@
 // What the page draws over a camera's preview: zones, counting lines (arrow on the "in" side) and detections,
 // in camera pixels scaled to the canvas; their labels kept inside the canvas and clear of each other.
 
+import { inNormal } from './edit-geometry.js';
+
 export const COLORS = { line: '#ffd400', zone: '#00c8ff', box: '#39ff14', shadow: 'rgba(0,0,0,0.65)' };
 
 /**
@@ -35,7 +37,8 @@ export function placeLabels(labels, width, height, gap) {
   return placed;
 }
 
-function arrow(ctx, x1, y1, x2, y2, color, px) {
+/** A stroke from (x1, y1) to (x2, y2) with a head at its end; `px` scales CSS pixels to canvas pixels. */
+export function arrow(ctx, x1, y1, x2, y2, color, px) {
   const a = Math.atan2(y2 - y1, x2 - x1);
   ctx.strokeStyle = color;
   ctx.fillStyle = color;
@@ -109,10 +112,8 @@ export function drawOverlay(canvas, preview, overlay, detections) {
       ctx.strokeStyle = color;
       ctx.stroke();
     }
-    // "in" = from the left of a→b to its right; in image coordinates (y down) the right-hand normal is (-dy, dx).
     const len = Math.hypot(bx - ax, by - ay) || 1;
-    const nx = -(by - ay) / len;
-    const ny = (bx - ax) / len;
+    const [nx, ny] = inNormal([ax, ay], [bx, by]); // towards "in": the right of a→b
     const mx = (ax + bx) / 2 + ((bx - ax) / len) * px(30);
     const my = (ay + by) / 2 + ((by - ay) / len) * px(30);
     arrow(ctx, mx, my, mx + nx * px(22), my + ny * px(22), COLORS.line, px);

@@ -197,6 +197,34 @@ describe('status page (headless Chromium, ffmpeg preview)', () => {
     await waitFor(() => ffmpegProcesses(marker).length === 0, { timeout_ms: 15_000, message: 'ffmpeg gone' });
   });
 
+  it('the line editor draws and gives the YAML, but cannot validate or save on a box without a config applier', async () => {
+    const p = await context.newPage();
+    try {
+      await p.goto(`http://127.0.0.1:${port}/#token=${TOKEN}`);
+      const camSel = '.camera[data-camera="cam1"]';
+      await p.waitForSelector(`${camSel} .edit-toggle`);
+      await expect.poll(() => p.textContent('#badge')).not.toBe('…'); // api/status answered: the page knows the box cannot save
+      await p.click(`${camSel} .edit-toggle`);
+      const r = await p.$eval(`${camSel} canvas.preview`, (c: unknown) => (c as { getBoundingClientRect(): { x: number; y: number; width: number; height: number } }).getBoundingClientRect());
+      await p.mouse.click(r.x + r.width * 0.5, r.y + r.height * 0.25);
+      await p.mouse.click(r.x + r.width * 0.5, r.y + r.height * 0.75);
+      // a vertical line at x = 384 from y = 144 to 432 in the 768x576 camera frame
+      expect(await p.inputValue(`${camSel} .edit-yaml`)).toMatch(/- id: line-1\n {2}a: \[38[3-5], 14[3-5]\]\n {2}b: \[38[3-5], 43[1-3]\]/);
+      for (const button of ['.edit-validate', '.edit-save']) {
+        expect(await p.isDisabled(`${camSel} ${button}`), button).toBe(true);
+        expect(await p.getAttribute(`${camSel} ${button}`, 'title')).toContain('no config applier');
+      }
+      const answer = await p.evaluate(
+        (token: string) =>
+          fetch('api/config/validate', { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` }, body: '{}' }).then((res) => res.status),
+        TOKEN,
+      );
+      expect(answer).toBe(503);
+    } finally {
+      await p.close();
+    }
+  });
+
   it('plays MPEG-1 through jsmpeg; a readable events table; labels inside the frame, apart; a legend of what is configured', async () => {
     // A camera without lines or zones whose pipeline frames are red on the left, blue on the right, with a
     // white bar moving across; two detections side by side at the right edge.
