@@ -8,7 +8,7 @@
  * - stored (`StoredEvent`): the outbox assigned the per-device `seq`;
  * - wire (`WireEvent`, `WireEventSchema`): the uplink added `sent_at` and `replayed`.
  */
-import { randomFillSync } from 'node:crypto';
+import { createHash, randomFillSync } from 'node:crypto';
 import { z } from 'zod';
 
 export const EVENT_SCHEMA = 'roadside.event/1';
@@ -389,12 +389,29 @@ export type EventInput<T extends EventType> = Omit<EventOf<T>, 'schema' | 'id' |
   captured_at_ms: number;
 };
 
-/** Builds a draft event: envelope version, a fresh UUIDv7, the type's priority, `captured_at` in ISO 8601. */
+/** Makes event ids from the capture time (epoch ms): a fresh random UUIDv7 unless replaced (useEventIds). */
+export type EventIdSource = (captured_at_ms: number) => string;
+
+let eventId: EventIdSource = () => uuidv7();
+
+/**
+ * Replaces where `makeEvent` takes ids (offline analysis: `seededUuidv7`, so one clip gives the same ids on
+ * every run) until the returned function restores the previous source. Process-wide: live agents never call it.
+ */
+export function useEventIds(source: EventIdSource): () => void {
+  const previous = eventId;
+  eventId = source;
+  return () => {
+    eventId = previous;
+  };
+}
+
+/** Builds a draft event: envelope version, a fresh UUIDv7 (see useEventIds), the type's priority, `captured_at` in ISO 8601. */
 export function makeEvent<T extends EventType>(input: EventInput<T> & { type: T }): EventOf<T> {
   const { captured_at_ms, type, device, site, camera, mono_ms, clock_synced, ...rest } = input;
   return {
     schema: EVENT_SCHEMA,
-    id: uuidv7(),
+    id: eventId(captured_at_ms),
     device,
     site,
     camera,
@@ -464,9 +481,31 @@ export function uuidv7(now_ms: number = Date.now()): string {
     counter = seedCounter();
   }
   lastMs = ms;
+  return formatUuidv7(ms, counter, random(4));
+}
+
+/**
+ * Deterministic UUIDv7s for offline analysis: the timestamp is the event's capture time (never going back), the
+ * 42-bit counter starts at a value drawn from `seed` and counts every id, the last 32 bits come from `seed`. The
+ * same seed and the same capture times give the same ids; another seed (another clip or start) gives others.
+ */
+export function seededUuidv7(seed: string): EventIdSource {
+  const h = createHash('sha256').update(seed).digest();
+  let count = (h.readUIntBE(0, 6) % 2 ** 41) - 1; // top bit clear: room to count
+  const tail = h.subarray(6, 10);
+  let last = -1;
+  return (now_ms) => {
+    last = Math.max(Math.floor(now_ms), last);
+    count++;
+    if (count > COUNTER_MAX) throw new Error('seededUuidv7: more than 2^41 ids from one seed');
+    return formatUuidv7(last, count, tail);
+  };
+}
+
+/** The UUIDv7 string of a millisecond timestamp, a 42-bit counter (rand_a and the top of rand_b) and 4 bytes. */
+function formatUuidv7(ms: number, counter: number, tail: Uint8Array): string {
   const hi = Math.floor(counter / COUNTER_LO); // 12 bits → rand_a
   const lo = counter % COUNTER_LO; // 30 bits → top of rand_b
-  const tail = random(4);
   const b = [
     Math.floor(ms / 2 ** 40) & 0xff,
     Math.floor(ms / 2 ** 32) & 0xff,

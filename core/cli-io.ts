@@ -5,6 +5,8 @@ export interface CliIo {
   env: NodeJS.ProcessEnv;
   /** True when a person is at the terminal (prompts, progress). */
   interactive: boolean;
+  /** True when stderr is a terminal even if stdout is not (a progress bar beside `> events.jsonl`); default false. */
+  stderrTerminal?: boolean;
 }
 
 export const processIo = (): CliIo => ({
@@ -12,6 +14,7 @@ export const processIo = (): CliIo => ({
   stderr: (t) => process.stderr.write(t),
   env: process.env,
   interactive: Boolean(process.stdin.isTTY && process.stdout.isTTY),
+  stderrTerminal: Boolean(process.stderr.isTTY),
 });
 
 /** A command's outcome: its exit code. */

@@ -3,7 +3,7 @@ import type { Logger } from '../../core/log.js';
 import type { AnalyticsConfig, CameraConfig } from '../../config/schema/index.js';
 import { outsideFrame, Tracker, type Track } from '../tracking/tracker.js';
 import type { Box, Detection, FrameContext } from '../tracking/types.js';
-import { EvidenceStore } from './evidence.js';
+import { EvidenceStore, ImageEvidence, type ViolationEvidence } from './evidence.js';
 import { LineFlow, type Tally } from './flow.js';
 import { anchorOf } from './geometry.js';
 import { Homography } from './homography.js';
@@ -13,12 +13,16 @@ import { EventOutlet, round, roundBox, type DeviceRef, type EventSink, type Stam
 import { RedLight } from './red-light.js';
 import type { SignalState } from './signals.js';
 import { SpeedMeter } from './speed.js';
+import { Speeding } from './speeding.js';
 import { Violations } from './violations.js';
 import { Zones } from './zones.js';
 
 export interface CameraAnalyticsOptions {
-  /** Where violation evidence goes. Default: the process-wide store of `analytics.evidence.dir`; false: none. */
-  evidence?: EvidenceStore | false;
+  /**
+   * Where violation evidence goes: an evidence package builder (inference/evidence), an image store, or none
+   * (false). Default: images in the process-wide store of `analytics.evidence.dir`.
+   */
+  evidence?: ViolationEvidence | EvidenceStore | false;
   /** First track id (default 1): seed it from persisted state to keep ids unique across restarts. */
   first_track_id?: number;
 }
@@ -58,6 +62,7 @@ export class CameraAnalytics {
   private readonly tracker: Tracker;
   private readonly outlet: EventOutlet;
   private readonly violations: Violations;
+  private readonly speeding: Speeding;
   private readonly lifecycle: ObjectLifecycle;
   private readonly lines: CountingLines;
   private readonly zones: Zones;
@@ -67,6 +72,8 @@ export class CameraAnalytics {
   /** Per track, the flow tally of each of its counted crossings (lines.crossed order), to correct the class. */
   private readonly tallies = new Map<number, Array<Tally | undefined>>();
   private last: Stamp | undefined;
+  /** Confirmed tracks after the last frame (see tracks()). */
+  private active: readonly Track[] = [];
   private readonly counters = { frames: 0, detections: 0, update_ms_avg: 0, update_ms_max: 0, update_ms_last: 0 };
 
   constructor(
@@ -90,9 +97,11 @@ export class CameraAnalytics {
       frame: camera.frame,
       ...(opts.first_track_id !== undefined ? { first_id: opts.first_track_id } : {}),
     });
-    this.outlet = new EventOutlet(device, camera.id, emit, alog);
-    const store = opts.evidence === false ? undefined : (opts.evidence ?? EvidenceStore.forDir(analytics.evidence.dir, analytics.evidence.max_mb, log ? { log: log.child({ mod: 'evidence' }) } : {}));
-    this.violations = new Violations(camera, store, this.outlet, alog);
+    // Speed events also go past the speeding rule (lines with a limit).
+    this.outlet = new EventOutlet(device, camera.id, (ev) => (emit(ev), this.speeding.seen(ev)), alog);
+    const ev = opts.evidence ?? EvidenceStore.forDir(analytics.evidence.dir, analytics.evidence.max_mb, log ? { log: log.child({ mod: 'evidence' }) } : {});
+    this.violations = new Violations(camera, ev === false ? undefined : ev instanceof EvidenceStore ? new ImageEvidence(ev, camera) : ev, this.outlet, alog);
+    this.speeding = new Speeding(camera.lines, camera.zones, this.outlet, this.violations);
     const cal = camera.calibration;
     this.speed = new SpeedMeter(cal ? new Homography(cal.image, cal.world) : undefined, cal?.position_error_m ?? 0.5, this.outlet, camera.frame);
     this.lines = new CountingLines(camera.lines, this.outlet, this.objectOf, (c) => this.crossed(c));
@@ -127,6 +136,7 @@ export class CameraAnalytics {
     this.flow?.advance(now);
 
     const res = this.tracker.update(detections, ctx.mono_ms);
+    this.active = res.active;
     const fresh = new Set<number>();
     for (const t of res.confirmed) {
       this.confirm(t, ctx, now);
@@ -163,11 +173,17 @@ export class CameraAnalytics {
     let stamp: Stamp | undefined = last;
     if (typeof now === 'number') stamp = { wall: now, mono: last ? last.mono + Math.max(0, now - last.wall) : 0, synced: last?.synced ?? false };
     else if (now) stamp = { wall: now.captured_at_ms, mono: now.mono_ms, synced: last?.synced ?? false };
+    this.active = [];
     if (stamp) {
       for (const t of this.tracker.endAll()) if (this.lifecycle.has(t.id)) this.end(t, 'shutdown', stamp);
       this.flow?.flush(stamp);
     }
     await this.violations.settled();
+  }
+
+  /** The confirmed tracks after the last frame as events show them, and whether each was seen in it (overlays). */
+  tracks(): Array<EventObject & { seen: boolean }> {
+    return this.active.filter((t) => this.lifecycle.has(t.id)).map((t) => ({ ...this.objectOf(t), seen: t.observed }));
   }
 
   stats(): CameraAnalyticsStats {
@@ -208,6 +224,7 @@ export class CameraAnalytics {
     const o = { track: t, at: { x, y, mono: now.mono, wall: now.wall }, now, ctx };
     this.lines.step(o);
     this.zones.step(o);
+    if (this.speeding.zoned) this.speeding.observe(t, this.zones.current(t.id), this.speed.current(t.id), this.objectOf, now, ctx);
   }
 
   /** A counted line crossing: flow volume, the speed at the line, red light. */
@@ -228,6 +245,7 @@ export class CameraAnalytics {
     this.lines.drop(t.id);
     this.zones.drop(t.id);
     this.speed.drop(t.id);
+    this.speeding.drop(t.id);
     this.tallies.delete(t.id);
   }
 
