@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import type { CliIo } from '../core/cli-io.js';
 import { EXIT } from '../core/errors.js';
 import { createLogger, LOG_LEVELS } from '../core/log.js';
+import { addDeviceCommands } from './device-cli.js';
 import type { FleetReceiver, FleetReceiverOptions, GapMode } from './receiver.js';
 import type { EventSink } from './sinks.js';
 import type { ViewExtras } from './view.js';
@@ -47,7 +48,7 @@ function nonNegative(value: string): number {
  * load only when the command runs, not on every start of the agent's CLI.
  */
 export function centerCli(io: CliIo, done: (code: number) => void): Command {
-  return new Command('center')
+  const center = new Command('center')
     .summary('fleet receiver: live table, gap repair, events to JSON lines, SQLite or PostgreSQL')
     .description(
       'Receive a fleet of boxes: availability, health, events; detect and repair seq gaps with the resend command. ' +
@@ -84,6 +85,7 @@ export function centerCli(io: CliIo, done: (code: number) => void): Command {
     .action(async (_opts: unknown, cmd: Command) => {
       done(await runCenter(cmd, io));
     });
+  return addDeviceCommands(center, io, done);
 }
 
 /** `center ARGS` on its own, outside the roadside-agent command tree (tests): the exit code; a failure throws. */

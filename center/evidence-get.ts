@@ -35,10 +35,10 @@ export interface EvidenceGetOptions extends CenterConfigOptions {
   event: string;
   /** Directory the package is written to (created; a resumed fetch reuses what is there). */
   out: string;
-  /** The signer's certificate or public key (PEM/DER) for the final verification. */
-  cert?: string | undefined;
-  /** The fleet CA that must have issued the package's cert.pem (the final verification, without `cert`). */
-  ca?: string | undefined;
+  /** The signer's certificate or public key (PEM/DER) for the final verification (not the broker's TLS files). */
+  signer_cert?: string | undefined;
+  /** The fleet CA that must have issued the package's cert.pem (the final verification, without `signer_cert`). */
+  signer_ca?: string | undefined;
   /** manifest_sha256 of the event message (its `evidence`): the box's manifest must be exactly that one. */
   manifest_sha256?: string | undefined;
   /** Chunk requests in flight. Default 4. */
@@ -259,11 +259,11 @@ export async function evidenceGet(o: EvidenceGetOptions, io: CliIo): Promise<num
   }
   let key: SignerKey | undefined;
   let ca: X509Certificate | undefined;
-  let flag = `--cert ${o.cert ?? ''}`;
+  let flag = `--cert ${o.signer_cert ?? ''}`;
   try {
-    if (o.cert !== undefined) key = signerKeyFrom(await readFile(o.cert));
-    flag = `--ca ${o.ca ?? ''}`;
-    if (o.ca !== undefined) ca = new X509Certificate(await readFile(o.ca));
+    if (o.signer_cert !== undefined) key = signerKeyFrom(await readFile(o.signer_cert));
+    flag = `--signer-ca ${o.signer_ca ?? ''}`;
+    if (o.signer_ca !== undefined) ca = new X509Certificate(await readFile(o.signer_ca));
   } catch (err) {
     io.stderr(`roadside-agent center evidence get: ${flag}: ${errorMessage(err)}\n`);
     return EXIT.USAGE;

@@ -28,6 +28,8 @@ import { runCommand } from './run-cmd.js';
 /** The whole command tree. Built anew for each call: commander keeps the parsed values on the commands. */
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('roadside-agent')
+    // A command's options stand before its subcommands (center's --url is not center config push's --url).
+    .enablePositionalOptions()
     .description('Edge agent for roadside traffic cameras: RTSP ingest, on-box detection, analytics, SQLite outbox, MQTT uplink.')
     .version(packageVersion(), '-V, --version', 'print the agent version')
     .addHelpText('after', '\nExit codes: 0 ok, 1 fatal, 64 usage, 78 invalid configuration. Help on a command: roadside-agent COMMAND --help')

@@ -114,7 +114,7 @@ const center = (pkg: TestPackage, out: string, more: Partial<Parameters<typeof e
   device: DEVICE,
   event: pkg.eventId,
   out,
-  cert: pubFile,
+  signer_cert: pubFile,
   timeout_s: 10,
   ...more,
 });
@@ -297,7 +297,7 @@ describe('evidence fetch ceiling (a second box without the rate limit)', () => {
       const pkg = writeTestPackage(fastRoot, signer, { files: { 'clip.mp4': 4_000_000, 'still-at.jpg': 30_000 } });
       const io = capture();
       // No --cert: the copy is complete and intact under the package's own key, and the report says the signer is unproven.
-      expect(await evidenceGet({ ...center(pkg, join(root, 'got-fast')), device, cert: undefined }, io)).toBe(0);
+      expect(await evidenceGet({ ...center(pkg, join(root, 'got-fast')), device, signer_cert: undefined }, io)).toBe(0);
       expect(io.out()).toContain('every file matches the signed manifest, but who signed it is NOT proven');
       const rate = Number(/\((\d+) bytes\/s\)/.exec(io.out())?.[1]);
       console.log(`unthrottled evidence fetch: ${/(\d+) bytes fetched in ([\d.]+) s/.exec(io.out())?.[0] ?? '?'}, ${rate} bytes/s`);
