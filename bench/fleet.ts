@@ -12,19 +12,14 @@
 // outage_s → broker started → load for after_s → load stops → wait until the receiver holds every
 // (device, seq) 1..last (gaps repaired with `resend`). Broker load: $SYS topics (sys_interval 1) and its CPU
 // time from /proc/<pid>/stat.
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { FleetReceiver, type FleetTotals } from '../center/receiver.js';
-import type { BirthInfo } from '../contract/birth.js';
-import { makeEvent, PRIORITY, uuidv7, type EventDraft } from '../contract/event.js';
-import { HEALTH_SCHEMA, type HealthPayload } from '../contract/health.js';
 import { silentLogger, type Logger } from '../core/log.js';
-import { Uplink } from '../agent/uplink/uplink.js';
-import { Outbox } from '../buffer/outbox.js';
-import { MqttSchema } from '../config/schema/mqtt.js';
-import { OutboxSchema } from '../config/schema/outbox.js';
+import { SIM_SITE, SimDevice, syntheticEvent, syntheticHealth } from '../testkit/fleet-sim.js';
+import { openFds, procCpuSeconds, procRssMb } from '../testkit/proc-stats.js';
 import { Mosquitto } from '../testkit/mosquitto.js';
 
 export interface FleetOptions {
@@ -80,155 +75,6 @@ export interface FleetResult {
   lost_events: number;
   /** Messages still in the outboxes when the settle time ran out. */
   undelivered: number;
-}
-
-const SITE = 'sim';
-const BIRTH: BirthInfo = {
-  agent_version: 'fleet-sim',
-  model: { name: 'none' },
-  config_hash: 'fleet-sim',
-  cameras: [{ id: 'cam1' }],
-  capabilities: [],
-  last_reboot_reason: 'power_on',
-};
-
-/** A valid traffic event draft (mostly line crossings, some wrong-way violations and flow statistics). */
-export function syntheticEvent(site: string, device: string, i: number, now = Date.now()): EventDraft {
-  const env = { site, device, camera: 'cam1', captured_at_ms: now, mono_ms: performance.now(), clock_synced: true };
-  const object = { track_id: 1 + (i % 100_000), class: i % 7 === 0 ? 'truck' : 'car', score: 0.8, box: [400, 230, 520, 300] as [number, number, number, number] };
-  if (i % 20 === 7) {
-    return makeEvent({ type: 'wrong_way', ...env, object, rule: { kind: 'zone', id: 'ramp' }, attributes: { distance_px: 120, allowed_direction: [0, 1], heading: [0, -1] } });
-  }
-  if (i % 20 === 13) {
-    const t = new Date(now).toISOString();
-    const stats = { volume: 12, volume_by_class: { car: 11, truck: 1 }, speed_samples: 0 };
-    return makeEvent({ type: 'flow', ...env, rule: { kind: 'line', id: 'stop-nb' }, attributes: { bin_start: t, bin_end: t, observed_s: 60, occupancy: 0.1, in: stats, out: stats } });
-  }
-  return makeEvent({
-    type: 'line_crossing',
-    ...env,
-    object,
-    rule: { kind: 'line', id: 'stop-nb' },
-    attributes: { direction: i % 2 ? 'in' : 'out', point_px: [460, 300], crossed_at: new Date(now).toISOString() },
-  });
-}
-
-/** A valid health body (HealthPayload plus the message id; the uplink adds seq, sent_at, replayed). */
-export function syntheticHealth(now: number, backlog: number, session: number): HealthPayload & { id: string } {
-  const ts = new Date(now).toISOString();
-  return {
-    schema: HEALTH_SCHEMA,
-    ts,
-    slow_sampled_at: ts,
-    status: 'ok',
-    reasons: [],
-    system: {
-      cpu_load_pct: 40,
-      cpu_core_load_pct: [40, 40, 40, 40],
-      cpu_cores: 4,
-      load_avg_1m: 1.2,
-      soc_temp_c: 55 + (now % 100) / 10,
-      soc_temp_source: 'sim',
-      throttled: null,
-      memory_total_mb: 3800,
-      memory_used_mb: 900,
-      memory_available_mb: 2900,
-      swap_used_mb: 0,
-      disk_path: '/var/lib/roadside',
-      disk_total_mb: 29_000,
-      disk_free_mb: 20_000,
-      uptime_s: 1000,
-      network: null,
-      clock: { synced: true, offset_ms: 0.5, source: 'chronyc' },
-    },
-    agent: { uptime_s: 100, rss_mb: 300, heap_used_mb: 50, event_loop_lag_ms: 1, event_loop_lag_max_ms: 5 },
-    cameras: [
-      { id: 'cam1', status: 'online', camera_fps: 10, process_fps: 10, skipped_fps: 0, motion_skipped_fps: 0, reconnects_last_hour: 0, stalls_last_hour: 0, last_frame_age_s: 0.1 },
-    ],
-    detector: null,
-    outbox: { depth: backlog, oldest_unsent_age_s: null, evicted: 0 },
-    uplink: { connected: true, state: 'online', publish_rate_per_s: 5, session },
-    id: uuidv7(now),
-  };
-}
-
-class SimDevice {
-  readonly outbox: Outbox;
-  readonly uplink: Uplink;
-  readonly key: string;
-  private carry = 0;
-  private n = 0;
-  private nextHealth: number;
-
-  constructor(
-    readonly id: string,
-    dir: string,
-    url: string,
-    o: Required<Pick<FleetOptions, 'inflight_window' | 'drain_rate_per_s' | 'backoff' | 'health_interval_ms'>>,
-    log: Logger,
-  ) {
-    this.key = `${SITE}/${id}`;
-    this.outbox = new Outbox(OutboxSchema.parse({ path: join(dir, `${id}.db`), synchronous: 'NORMAL' }), log);
-    this.uplink = new Uplink({
-      config: MqttSchema.parse({ url, inflight_window: o.inflight_window, drain_rate_per_s: o.drain_rate_per_s, backoff: o.backoff, keepalive_s: 10 }),
-      device: { site: SITE, id },
-      outbox: this.outbox,
-      log,
-      birth: () => BIRTH,
-    });
-    this.nextHealth = Date.now() + Math.random() * o.health_interval_ms;
-  }
-
-  /** Appends the events due after dt ms at `rate` per s, and a health report when due. */
-  produce(dt_ms: number, rate: number, health_interval_ms: number, now: number): void {
-    this.carry += (rate * dt_ms) / 1000;
-    while (this.carry >= 1) {
-      this.carry--;
-      const ev = syntheticEvent(SITE, this.id, this.n++, now);
-      this.outbox.append({ id: ev.id, topic: `events/${ev.camera}`, priority: PRIORITY[ev.type], payload: ev });
-    }
-    if (now >= this.nextHealth) {
-      this.nextHealth += health_interval_ms;
-      const h = syntheticHealth(now, 0, this.uplink.currentSession);
-      this.outbox.append({ id: h.id, topic: 'health', priority: 'health', payload: h });
-    }
-  }
-
-  /** Seqs issued so far (1..appended). */
-  get appended(): number {
-    return this.outbox.nextSeq - 1;
-  }
-}
-
-/** CPU seconds (user + system) of a process, from /proc/<pid>/stat; null when unreadable. */
-function procCpuSeconds(pid: number | undefined): number | null {
-  if (pid === undefined) return null;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // After the command: state(0) ppid … utime is field 14 of the line, index 11 here; stime index 12.
-    return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100 on Linux
-  } catch {
-    return null;
-  }
-}
-
-/** Resident memory of a process, MB, from /proc/<pid>/statm (pages of 4 KiB); null when unreadable. */
-function procRssMb(pid: number | undefined): number | null {
-  if (pid === undefined) return null;
-  try {
-    return (Number(readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]) * 4096) / 1e6;
-  } catch {
-    return null;
-  }
-}
-
-function openFds(): number {
-  try {
-    return readdirSync('/proc/self/fd').length;
-  } catch {
-    return -1;
-  }
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -505,8 +351,8 @@ export function benchReceiverIngest(devices = 200, perDevice = 150): number {
     const dev = `box-${d}`;
     for (let i = 1; i <= perDevice; i++) {
       const delivery = { seq: i, sent_at: new Date(now).toISOString(), replayed: false };
-      if (i % 25 === 0) msgs.push([`roadside/${SITE}/${dev}/health`, Buffer.from(JSON.stringify({ ...syntheticHealth(now, 0, 1), ...delivery }))]);
-      else msgs.push([`roadside/${SITE}/${dev}/events/cam1`, Buffer.from(JSON.stringify({ ...syntheticEvent(SITE, dev, i, now), ...delivery }))]);
+      if (i % 25 === 0) msgs.push([`roadside/${SIM_SITE}/${dev}/health`, Buffer.from(JSON.stringify({ ...syntheticHealth(now, 0, 1), ...delivery }))]);
+      else msgs.push([`roadside/${SIM_SITE}/${dev}/events/cam1`, Buffer.from(JSON.stringify({ ...syntheticEvent(SIM_SITE, dev, i, now), ...delivery }))]);
     }
   }
   let best = 0;

@@ -13,7 +13,7 @@ import { cli } from '../../../agent/cli/main.js';
 import { makeEvent, uuidv7 } from '../../../contract/event.js';
 import { silentLogger } from '../../../core/log.js';
 import { Uplink } from '../../../agent/uplink/uplink.js';
-import { syntheticEvent, syntheticHealth } from '../../../bench/fleet.js';
+import { syntheticEvent, syntheticHealth } from '../../../testkit/fleet-sim.js';
 import { Outbox } from '../../../buffer/outbox.js';
 import { MqttSchema } from '../../../config/schema/mqtt.js';
 import { OutboxSchema } from '../../../config/schema/outbox.js';

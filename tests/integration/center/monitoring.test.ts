@@ -11,7 +11,7 @@ import { PgSink } from '../../../center/pg/sink.js';
 import type { DeviceSnapshot } from '../../../center/state.js';
 import { makeEvent, type WireEvent } from '../../../contract/event.js';
 import { silentLogger } from '../../../core/log.js';
-import { syntheticEvent, syntheticHealth } from '../../../bench/fleet.js';
+import { syntheticEvent, syntheticHealth } from '../../../testkit/fleet-sim.js';
 import { Postgres } from '../../../testkit/postgres.js';
 
 const execFileP = promisify(execFile);

@@ -10,7 +10,7 @@ import { JsonlSink, SqliteSink, type ReceivedEvent } from '../../../center/sinks
 import { cli } from '../../../agent/cli/main.js';
 import { EmbeddedBroker } from '../../../agent/uplink/embedded-broker.js';
 import { Uplink } from '../../../agent/uplink/uplink.js';
-import { syntheticEvent } from '../../../bench/fleet.js';
+import { syntheticEvent } from '../../../testkit/fleet-sim.js';
 import { Outbox } from '../../../buffer/outbox.js';
 import { MqttSchema } from '../../../config/schema/mqtt.js';
 import { OutboxSchema } from '../../../config/schema/outbox.js';
