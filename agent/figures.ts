@@ -99,6 +99,8 @@ export class LiveFigures implements AgentFigures {
       publish_rate_per_s: r2(s.publish_rate_per_s),
       session: s.session,
       ...(s.last_error ? { last_error: `${s.last_error.code}: ${s.last_error.message}`.slice(0, 500) } : {}),
+      broker: s.broker,
+      failovers: s.failovers,
     };
   }
 

@@ -391,5 +391,7 @@ function pickUplink(u: UplinkHealth): UplinkHealth {
   const out: UplinkHealth = { connected: Boolean(u.connected), state: String(u.state), publish_rate_per_s: round2(num(u.publish_rate_per_s)), session: int(u.session) };
   const e = text(u.last_error);
   if (e !== undefined) out.last_error = e;
+  if (u.broker) out.broker = { url: String(u.broker.url).slice(0, 500), index: int(u.broker.index), nodes: Math.max(1, int(u.broker.nodes)) };
+  if (u.failovers !== undefined) out.failovers = int(u.failovers);
   return out;
 }

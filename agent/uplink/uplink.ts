@@ -1,10 +1,12 @@
-// The MQTT uplink module: a session (connect, Will, birth / online / stopped, reconnect with backoff), the drain
-// of the outbox through an in-flight window (ack after PUBACK), and commands with request/response. This file
-// wires them together; each part owns its state (session.ts, drain.ts, command-transport.ts).
+// The MQTT uplink module: a session (connect, Will, birth / online / stopped, reconnect with backoff, failover
+// between the broker nodes of mqtt.urls), the drain of the outbox through an in-flight window (ack after PUBACK;
+// rows unacknowledged when a connection ends are sent again on the next), and commands with request/response.
+// This file wires them together; each part owns its state (session.ts, brokers.ts, drain.ts, command-transport.ts).
 import { EventEmitter } from 'node:events';
 import type { Outbox } from '../../buffer/outbox.js';
 import type { MqttConfig } from '../../config/schema/index.js';
 import type { BirthInfo } from '../../contract/birth.js';
+import type { BrokerNode } from '../../contract/health.js';
 import { COMMANDS } from '../../contract/commands.js';
 import type { StatusCondition } from '../../contract/status.js';
 import { baseTopic, topicsFor, type Topics } from '../../contract/topics.js';
@@ -141,6 +143,11 @@ export class Uplink extends EventEmitter<UplinkEvents> implements Module {
     return this.session.currentSession;
   }
 
+  /** The broker node in use (or being tried): its URL without credentials and its place in mqtt.urls. */
+  get broker(): BrokerNode {
+    return this.session.broker;
+  }
+
   /**
    * Publishes a message that does not go through the outbox (camera status, command results), QoS 1.
    * `topic` is relative to the device base (e.g. `cameras/cam1/status`). Dropped when offline, except
@@ -172,7 +179,7 @@ export class Uplink extends EventEmitter<UplinkEvents> implements Module {
     this.drain.start();
     const d = this.drain.stats();
     this.deps.log.info(
-      { url: this.deps.config.url, session, window: d.window, live_from_seq: this.drain.liveFromSeq, backlog: this.deps.outbox.stats().depth_total },
+      { url: this.session.broker.url, node: this.session.broker.index, session, window: d.window, live_from_seq: this.drain.liveFromSeq, backlog: this.deps.outbox.stats().depth_total },
       'uplink online',
     );
     this.emit('online', session);

@@ -1,12 +1,24 @@
 import { z } from 'zod';
 import { Slug } from './common.js';
 
+const BrokerUrl = z
+  .string()
+  .refine((u) => /^(mqtts?|wss?):\/\/[^/\s]+/.test(u) && URL.canParse(u), 'expected a broker URL: mqtt://, mqtts://, ws:// or wss:// with a host');
+
+/** Most nodes a box rotates through: a cluster is reached through a few of its nodes, not all of them. */
+export const MAX_BROKER_URLS = 16;
+
 export const MqttSchema = z
   .strictObject({
-    url: z
-      .string()
-      .refine((u) => /^(mqtts?|wss?):\/\/[^/\s]+/.test(u) && URL.canParse(u), 'expected a broker URL: mqtt://, mqtts://, ws:// or wss:// with a host')
-      .describe('Broker URL. mqtts:// for TLS. Credentials go in username/password, never in the URL'),
+    url: BrokerUrl.optional().describe('Broker URL (one broker). mqtts:// for TLS. Credentials go in username/password, never in the URL. Give url or urls, not both'),
+    urls: z
+      .array(BrokerUrl)
+      .min(1)
+      .max(MAX_BROKER_URLS)
+      .optional()
+      .describe(
+        'Broker URLs of a cluster, in order of preference: the uplink connects to the first that answers and moves to the next one (round robin, with the reconnect backoff) when the connection is lost or an attempt fails. Each URL is checked like url. Give url or urls, not both',
+      ),
     protocol: z.literal([5, 4]).default(5).describe('MQTT protocol version: 5, or 4 (= MQTT 3.1.1). Default 5'),
     client_id: z.string().min(1).max(128).optional().describe('MQTT client id. Default roadside-<site>-<device>'),
     username: z.string().optional().describe('User name (env ROADSIDE_MQTT_USERNAME overrides)'),
@@ -37,6 +49,16 @@ export const MqttSchema = z
       .boolean()
       .default(false)
       .describe('Start an embedded MQTT 3.1.1 broker on the URL port (loopback only; demo use). Default false'),
+  })
+  .superRefine((m, ctx) => {
+    if (m.url !== undefined && m.urls !== undefined) ctx.addIssue({ code: 'custom', path: ['urls'], message: 'give mqtt.url (one broker) or mqtt.urls (a cluster), not both' });
+    if (m.url === undefined && m.urls === undefined) ctx.addIssue({ code: 'custom', path: ['url'], message: 'required: mqtt.url (one broker) or mqtt.urls (a cluster)' });
+  })
+  // One shape for the code: `urls` lists every node, `url` is the first (what single-broker code such as the
+  // embedded broker and doctor's probe reads).
+  .transform(({ url, urls, ...rest }) => {
+    const list = urls ?? (url === undefined ? [] : [url]);
+    return { ...rest, url: list[0] ?? '', urls: list };
   })
   .describe('Uplink to the provincial control center');
 export type MqttConfig = z.infer<typeof MqttSchema>;
