@@ -2,51 +2,10 @@
 // instructions per stage and checks the rules this project relies on. The negative cases prove each rule can fail.
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-
-interface Instruction {
-  cmd: string;
-  args: string;
-  line: number;
-}
-interface Stage {
-  from: Instruction;
-  name?: string;
-  body: Instruction[];
-}
+import { ignoredBy, parseDockerfile, parseDockerignore, stages, type Instruction } from '../../../testkit/dockerfile.js';
 
 const ORT_SKIP = 'ONNXRUNTIME_NODE_INSTALL=skip';
 const REQUIRED_LABELS = ['title', 'description', 'version', 'revision', 'created', 'licenses'].map((k) => `org.opencontainers.image.${k}`);
-
-/** Instructions with continuation lines joined and comments dropped; `line` is where each one starts. */
-export function parseDockerfile(text: string): Instruction[] {
-  const out: Instruction[] = [];
-  let buf = '';
-  let start = 0;
-  text.split('\n').forEach((raw, i) => {
-    const line = raw.replace(/\r$/, '');
-    if (buf === '' && /^\s*(#|$)/.test(line)) return;
-    if (buf !== '' && /^\s*#/.test(line)) return; // comment inside a continued instruction
-    if (buf === '') start = i + 1;
-    if (/\\\s*$/.test(line)) {
-      buf += `${line.replace(/\\\s*$/, '')} `;
-      return;
-    }
-    buf += line;
-    const m = /^\s*(\S+)\s*(.*)$/s.exec(buf);
-    if (m) out.push({ cmd: m[1]!.toUpperCase(), args: m[2]!.trim().replace(/\s+/g, ' '), line: start });
-    buf = '';
-  });
-  return out;
-}
-
-function stages(ins: Instruction[]): Stage[] {
-  const out: Stage[] = [];
-  for (const i of ins) {
-    if (i.cmd === 'FROM') out.push({ from: i, name: / AS (\S+)$/i.exec(i.args)?.[1], body: [] });
-    else out.at(-1)?.body.push(i);
-  }
-  return out;
-}
 
 const jsonArray = (args: string): unknown => {
   try {
@@ -130,23 +89,8 @@ export function lintDockerfile(text: string): string[] {
 }
 
 /** .dockerignore patterns that exclude `path` (simple gitignore subset: prefixes, leading /, ** / and * globs). */
-function ignoredBy(patterns: string[], path: string): string | undefined {
-  const toRe = (p: string) =>
-    new RegExp(
-      `^${p
-        .replace(/^\//, '')
-        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-        .replace(/\*\*\//g, '(?:.*/)?')
-        .replace(/\*/g, '[^/]*')}(?:/.*)?$`,
-    );
-  return patterns.find((p) => !p.startsWith('!') && toRe(p).test(path));
-}
-
 const DOCKERFILE = readFileSync('Dockerfile.arm64', 'utf8');
-const IGNORE = readFileSync('.dockerignore', 'utf8')
-  .split('\n')
-  .map((l) => l.trim())
-  .filter((l) => l && !l.startsWith('#'));
+const IGNORE = parseDockerignore(readFileSync('.dockerignore', 'utf8'));
 
 describe('Dockerfile.arm64', () => {
   it('follows the rules', () => {
