@@ -124,6 +124,8 @@ describe('arm64 image, assembled from Dockerfile.arm64 and .dockerignore', () =>
     const page = await get('/');
     expect(page.status).toBe(200);
     expect(page.body).toMatch(/<html/i);
-    expect((await get('/app.js')).status).toBe(200);
+    // Every script the page loads is served from the image's tree, the MPEG-1 player included.
+    for (const src of ['static/app.js', ...[...page.body.matchAll(/src="([^"]+)"/g)].map((m) => m[1]!)]) expect((await get(`/${src}`)).status, src).toBe(200);
+    expect((await get('/static/jsmpeg-player.esm.js')).status).toBe(200);
   }, 240_000);
 });
