@@ -7,6 +7,9 @@
  * - draft (`EventDraft`): made by analytics with `makeEvent`; no `seq` yet;
  * - stored (`StoredEvent`): the outbox assigned the per-device `seq`;
  * - wire (`WireEvent`, `WireEventSchema`): the uplink added `sent_at` and `replayed`.
+ *
+ * Longer than 450 lines because every event type's attributes belong to the one discriminated union the JSON
+ * Schema and the docs are generated from; split, the shapes would be read in several places.
  */
 import { createHash, randomFillSync } from 'node:crypto';
 import { z } from 'zod';

@@ -3,11 +3,10 @@ import type { Config } from '../config/schema/index.js';
 import type { EventDraft } from '../contract/event.js';
 import { AgentError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
-import { DEFAULT_MODEL, packageVersion } from '../core/paths.js';
 import { clipStart, deterministicEventIds, ObservedAnalytics, probeClip, reporting, type AnalysedFrame, type ClipInfo, type ReadProgress, type StartFrom } from './analyze-clip.js';
 import { readClip } from './camera/clip.js';
 import { Detector } from './detector/index.js';
-import { EvidencePackages, plateModelRefs, type PackagerStats } from './evidence/index.js';
+import { EvidencePackages, type PackagerStats } from './evidence/index.js';
 import { CameraPipeline, type FrameProducer } from './pipeline.js';
 import { PlateReader } from './recognizers/index.js';
 
@@ -39,11 +38,12 @@ export interface AnalyzeOptions {
   fps?: number | null;
   /**
    * Write an evidence package per violation here, cut from the clip itself (the clip is the ring); default none.
-   * Signed with analytics.evidence.sign_key, else mqtt.tls.key, else a key generated in this directory.
+   * Signed with analytics.evidence.sign_key, else mqtt.tls.key, else the key generated in device.data_dir (as
+   * `run` does; never in this directory, whose packages may be handed on).
    */
   evidenceDir?: string;
-  /** analytics.evidence.sign_key made absolute (relative paths are the config file's). */
-  signKey?: string;
+  /** The config file (analytics.evidence.sign_key is relative to it). */
+  configFile?: string;
   /** The config file's hash, for the manifests. */
   configHash?: string;
   /** Wall time of the clip's first frame, epoch ms; default the clip's creation time, else 0 (see clipStart). */
@@ -73,7 +73,7 @@ export async function analyzeClip(config: Config, cameraId: string, clip: string
   const camera = analyzedCamera(config, cameraId);
   const detector = new Detector(config.detector, log);
   const plates = opts.evidenceDir && config.recognizers.plates.enabled ? new PlateReader(config.recognizers.plates, log) : undefined;
-  const packager = opts.evidenceDir ? clipPackager(config, camera, clip, opts.evidenceDir, opts, plates, detector.resize, log) : undefined;
+  const packager = opts.evidenceDir ? clipPackager(config, camera, clip, opts.evidenceDir, opts, plates, log) : undefined;
   const info = opts.clipInfo ?? (await probeClip(clip));
   const { start_ms, from } = clipStart(opts.start_ms, info);
   let last_mono_ms = 0;
@@ -118,19 +118,13 @@ export async function analyzeClip(config: Config, cameraId: string, clip: string
   };
 }
 
-/** Evidence packages cut from the clip being analysed, into `dir`. */
-function clipPackager(config: Config, camera: Config['cameras'][number], clip: string, dir: string, opts: AnalyzeOptions, plates: PlateReader | undefined, resize: 'stretch' | 'letterbox', log: Logger) {
-  const tls = config.mqtt.tls;
-  const packages = new EvidencePackages({
-    evidence: { ...config.analytics.evidence, dir },
-    signals: config.analytics.signals,
-    device: config.device,
-    signer: { ...(opts.signKey ? { sign_key: opts.signKey } : {}), ...(tls ? { tls: { ...(tls.key ? { key: tls.key } : {}), ...(tls.cert ? { cert: tls.cert } : {}) } } : {}), data_dir: dir, log },
-    ...(plates ? { plates: { reader: plates, config: config.recognizers.plates } } : {}),
+/** Evidence packages cut from the clip being analysed, into `dir`: the agent's evidence settings and key. */
+function clipPackager(config: Config, camera: Config['cameras'][number], clip: string, dir: string, opts: AnalyzeOptions, plates: PlateReader | undefined, log: Logger) {
+  const withDir: Config = { ...config, analytics: { ...config.analytics, evidence: { ...config.analytics.evidence, dir } } };
+  const packages = EvidencePackages.fromConfig(withDir, {
+    file: opts.configFile ?? '.',
     config_hash: () => opts.configHash ?? null,
-    agent_version: packageVersion(),
-    models: [{ role: 'detector', path: config.detector.model_path ?? DEFAULT_MODEL() }, ...(plates ? plateModelRefs() : [])],
-    resize,
+    ...(plates ? { plates: { reader: plates, config: config.recognizers.plates } } : {}),
     log,
   });
   return packages.forCamera(camera, { clip });

@@ -1,4 +1,4 @@
-import { dirname, extname, resolve } from 'node:path';
+import { extname, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import type { CameraConfig } from '../../config/schema/index.js';
 import { isoTime, type EventDraft } from '../../contract/event.js';
@@ -129,8 +129,7 @@ export function analyzeCommand(ctx: CliContext): Command {
           ...(bar ? { onProgress: (p: ReadProgress) => bar.update(p.frames_read, p.mono_ms) } : {}),
           ...(overlayKind ? { onFrame: (f: AnalysedFrame) => frames.push({ ...f, counts: tally.running() }) } : {}),
           fps: opts.allFrames ? null : opts.fps,
-          ...(opts.evidence ? { evidenceDir: resolve(opts.evidence), configHash: loaded.hash } : {}),
-          ...(opts.evidence && loaded.config.analytics.evidence.sign_key ? { signKey: resolve(dirname(loaded.file), loaded.config.analytics.evidence.sign_key) } : {}),
+          ...(opts.evidence ? { evidenceDir: resolve(opts.evidence), configFile: loaded.file, configHash: loaded.hash } : {}),
         });
       } finally {
         bar?.done(); // an error message starts on a clean line

@@ -8,6 +8,7 @@ import { AgentError, errorMessage } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { Module } from '../../core/module.js';
 import { CameraAnalytics, type DeviceRef, type EventSink, type SignalState } from '../../inference/analytics/index.js';
+import type { ViolationEvidence } from '../../inference/analytics/evidence.js';
 import { CameraSource, type CameraSourceOptions, type CameraStatus, type FrameTarget } from '../../inference/camera/index.js';
 import type { Detector } from '../../inference/detector/index.js';
 import { CameraPipeline } from '../../inference/pipeline.js';
@@ -25,6 +26,8 @@ export interface CameraSetDeps {
   onStatus: (s: CameraStatus) => void;
   log: Logger;
   sourceOptions?: CameraSourceOptions;
+  /** The evidence of a camera's violations (a new one for each new analytics); default images (CameraAnalytics). */
+  evidence?: (cam: CameraConfig, analytics: AnalyticsConfig) => ViolationEvidence;
   /** Where the cameras' tamper reference views are stored (`<device.data_dir>/tamper`). */
   tamperDir: string;
   /** The active tamper kinds of a camera changed (health condition); [] when its watch ends. */
@@ -190,7 +193,7 @@ export class CameraSet implements Module {
     const d = this.deps;
     const src = source ?? new CameraSource(cam, d.target, d.log, d.sourceOptions);
     if (!source) src.on('status', (s) => d.onStatus(s));
-    const analytics = new CameraAnalytics(cam, this.analyticsConfig, d.device, d.publish, d.log, { first_track_id: firstTrackId });
+    const analytics = new CameraAnalytics(cam, this.analyticsConfig, d.device, d.publish, d.log, { first_track_id: firstTrackId, ...(d.evidence ? { evidence: d.evidence(cam, this.analyticsConfig) } : {}) });
     for (const [id, s] of this.signals) analytics.setSignal(id, s.state, s.at_ms);
     const tamper = cam.tamper.enabled
       ? new TamperWatcher({ camera: cam, device: d.device, emit: d.publish, dir: d.tamperDir, clockSynced: d.clockSynced, log: d.log, ...(d.onTamper ? { onChange: d.onTamper } : {}) })

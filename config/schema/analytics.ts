@@ -45,10 +45,35 @@ export const AnalyticsSchema = z
           .boolean()
           .default(false)
           .describe('Allow evidence.dir to lead outside device.data_dir (another disk, an absolute path elsewhere). Default false'),
-        max_mb: z.number().min(1).default(256).describe('Space for evidence; oldest files removed beyond it, MB. Default 256'),
+        max_mb: z
+          .number()
+          .min(1)
+          .default(256)
+          .describe('Space for evidence, MB. Beyond it the oldest packages the center acknowledged are deleted first, unacknowledged ones last. Default 256'),
+        max_days: z
+          .number()
+          .positive()
+          .max(3650)
+          .default(30)
+          .describe('Evidence packages older than this are deleted, days (acknowledged or not: a data-protection bound). Default 30'),
+        pre_s: z.number().min(0).max(60).default(5).describe('Video kept before a violation in its evidence clip, seconds. Default 5'),
+        post_s: z.number().min(0).max(60).default(5).describe('Video kept after a violation in its evidence clip, seconds (the event waits for it). Default 5'),
+        stills_offset_s: z
+          .number()
+          .positive()
+          .max(10)
+          .default(1)
+          .describe('still-before.jpg and still-after.jpg are taken this long before and after the violation, seconds. Default 1'),
+        sign_key: z
+          .string()
+          .min(1)
+          .optional()
+          .describe(
+            'EC P-256 private key (PEM) that signs evidence manifests, relative to the config file. Default: the mTLS client key (mqtt.tls.key), else a key generated in device.data_dir on first use',
+          ),
       })
       .prefault({})
-      .describe('Evidence images for violations'),
+      .describe('Evidence of violations: one package per violation (clip, full-resolution stills, vehicle and plate crops, signed manifest) in <dir>/<event id>/'),
   })
   .describe('Traffic analytics');
 export type AnalyticsConfig = z.infer<typeof AnalyticsSchema>;

@@ -165,7 +165,8 @@ export class CameraAnalytics {
 
   /**
    * Shutdown: ends every track (object_end "shutdown", zone exits, pending speeds), ends the flow bin in
-   * progress (its `observed_s` tells it is partial) and waits for evidence still being written.
+   * progress (its `observed_s` tells it is partial) and waits for evidence still being written (packages take
+   * the video recorded so far instead of waiting for post_s).
    * `now`: wall-clock epoch ms, or capture times; default the last frame's.
    */
   async flush(now?: number | Pick<FrameContext, 'captured_at_ms' | 'mono_ms'>): Promise<void> {
@@ -178,7 +179,7 @@ export class CameraAnalytics {
       for (const t of this.tracker.endAll()) if (this.lifecycle.has(t.id)) this.end(t, 'shutdown', stamp);
       this.flow?.flush(stamp);
     }
-    await this.violations.settled();
+    await this.violations.settled(true);
   }
 
   /** The confirmed tracks after the last frame as events show them, and whether each was seen in it (overlays). */

@@ -1,12 +1,41 @@
+// Evidence of violations, as the analytics see it: the ViolationEvidence a violation hands its capture to (an
+// evidence package builder, inference/evidence, or the images below), and EvidenceStore, the images of a box
+// without packages: the analysed frame and the object crop as JPEGs in one directory.
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
-import type { Evidence } from '../../contract/event.js';
+import type { EventOf, Evidence, EvidenceImages } from '../../contract/event.js';
 import { errorMessage } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { RgbFrame } from '../frame.js';
 import type { Box } from '../tracking/types.js';
+
+/** The violations that carry evidence. */
+export type ViolationEvent = EventOf<'red_light' | 'wrong_way' | 'stopped_vehicle' | 'speeding'>;
+
+/** What a violation hands over for its evidence. */
+export interface ViolationCapture {
+  /** The event as it will be sent (id, time, object, rule, attributes); `evidence` is filled in from the result. */
+  event: ViolationEvent;
+  /** The object's box at the violation, camera pixels. */
+  box: Box;
+  /** The analysed frame (the detector's input), when there is one. */
+  frame?: RgbFrame;
+}
+
+/** Takes the evidence of violations (one per camera). */
+export interface ViolationEvidence {
+  /**
+   * Starts taking the evidence; resolves with what goes into the event's `evidence`. Undefined when refused
+   * (too many in flight, nothing to take it from): the violation goes without.
+   */
+  capture(c: ViolationCapture): Promise<Evidence> | undefined;
+  /** How long a violation waits for its evidence before it is sent without, ms. */
+  readonly timeout_ms: number;
+  /** Shutdown: finish with what there is now instead of waiting for more (video after the violation). */
+  hurry?(): void;
+}
 
 /** Files this store owns: `<uuid>_<camera>_<type>-frame.jpg` / `-crop.jpg` (UUIDv7 first: name order is time order). */
 const OWNED = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}_[a-z0-9_-]+-(frame|crop)\.jpg$/;
@@ -91,7 +120,7 @@ export class EvidenceStore {
    * Returns undefined (and counts a drop) when too many jobs are already in flight. The frame pixels are
    * copied before returning, so the caller may reuse its buffer.
    */
-  capture(req: EvidenceRequest): Promise<Evidence> | undefined {
+  capture(req: EvidenceRequest): Promise<EvidenceImages> | undefined {
     if (this.counters.pending >= this.maxPending) {
       this.counters.dropped++;
       return undefined;
@@ -112,7 +141,7 @@ export class EvidenceStore {
     );
   }
 
-  private async write(req: EvidenceRequest): Promise<Evidence> {
+  private async write(req: EvidenceRequest): Promise<EvidenceImages> {
     this.ready ??= this.scan();
     await this.ready;
     const { frame } = req;
@@ -178,6 +207,21 @@ export class EvidenceStore {
     }
     this.sorted = false;
     await this.enforce();
+  }
+}
+
+/** A camera's violations take the two images of an EvidenceStore (the analysed frame must be there). */
+export class ImageEvidence implements ViolationEvidence {
+  readonly timeout_ms = 5_000;
+
+  constructor(
+    private readonly store: EvidenceStore,
+    private readonly camera: { id: string; frame: { width: number; height: number } },
+  ) {}
+
+  capture(c: ViolationCapture): Promise<Evidence> | undefined {
+    if (!c.frame) return undefined;
+    return this.store.capture({ frame: c.frame, box: c.box, camera: this.camera.frame, name: `${c.event.id}_${this.camera.id}_${c.event.type}` });
   }
 }
 

@@ -1,7 +1,11 @@
-// A recorded clip read once, as fast as the consumer takes it, with the clip's own timestamps (offline analysis, benchmarks).
+// A recorded clip read once, as fast as the consumer takes it, with the clip's own timestamps (offline analysis,
+// benchmarks): each frame carries the stream time of its content (showinfo), so evidence cut from the clip later
+// shows exactly the frame that was analysed.
 import { spawn } from 'node:child_process';
 import { AgentError } from '../../core/errors.js';
 import { filterChain, letterboxGeometry, type FrameTarget } from './ffmpeg-args.js';
+import { parseShowinfo } from './ffmpeg-run.js';
+import { parseStderrLine } from './ffmpeg-stderr.js';
 import { FrameAssembler } from './frames.js';
 import type { Frame } from './types.js';
 
@@ -31,17 +35,44 @@ export async function clipFrameRate(path: string, ffprobePath = 'ffprobe'): Prom
 }
 
 /**
- * Yields every frame of the clip scaled to `target`, timed by the clip (frame n at n / fps seconds), never
- * dropping one: ffmpeg is paused by the pipe while the consumer works.
+ * Yields every frame of the clip scaled to `target` (with `fps`, the first frame of each 1/fps slot), timed by
+ * the clip: `mono_ms` is the frame's stream time in ms (from the clip's start), `captured_at_ms` that plus
+ * `start_ms`. Never drops one: ffmpeg is paused by the pipe while the consumer works.
  */
 export async function* readClip(path: string, target: FrameTarget, opts: ClipOptions): AsyncGenerator<Frame, void, undefined> {
   const fps = opts.fps ?? (await clipFrameRate(path));
   // One decoding thread: the model's threads need the other cores more than the decoder does.
-  const args = ['-nostdin', '-hide_banner', '-loglevel', 'error', '-threads', '1', '-i', path, '-map', '0:v:0', '-an', '-sn', '-dn'];
-  args.push('-vf', filterChain(target, opts.fps), '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1');
+  const args = ['-nostdin', '-hide_banner', '-nostats', '-loglevel', 'level+info', '-threads', '1', '-i', path, '-map', '0:v:0', '-an', '-sn', '-dn'];
+  args.push('-vf', filterChain(target, opts.fps, { exact: true }), '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1');
   const child = spawn(opts.ffmpegPath ?? 'ffmpeg', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
+  // Frame n's stream time comes on stderr, usually before its pixels on stdout; a frame waits for it if not.
+  const pts = new Map<number, number>();
+  let stderrDone = false;
+  let wake: (() => void) | undefined;
+  let partial = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (text: string) => {
+    const lines = (partial + text).split(/\r?\n/);
+    partial = lines.pop() ?? '';
+    for (const raw of lines) {
+      const line = parseStderrLine(raw);
+      const shown = parseShowinfo(line.text);
+      if (shown) pts.set(shown.n, shown.pts_s);
+      else if (line.level === 'error' || line.level === 'fatal' || line.level === 'panic') stderr = `${stderr}${line.text}\n`.slice(-2000);
+    }
+    wake?.();
+  });
+  child.stderr.on('close', () => {
+    stderrDone = true;
+    wake?.();
+  });
+  const ptsOf = async (n: number): Promise<number | undefined> => {
+    while (!pts.has(n) && !stderrDone) await new Promise<void>((resolve) => (wake = resolve));
+    const v = pts.get(n);
+    pts.delete(n);
+    return v;
+  };
   const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
   const spawnError = new Promise<never>((_, reject) => child.on('error', (e) => reject(new AgentError('FFMPEG_MISSING', `cannot run ffmpeg: ${e.message}`))));
   void spawnError.catch(() => undefined);
@@ -56,7 +87,8 @@ export async function* readClip(path: string, target: FrameTarget, opts: ClipOpt
       asm.push(chunk);
       while (ready.length > 0) {
         const data = ready.shift()!;
-        const t_ms = (seq * 1000) / fps;
+        const shown = await ptsOf(seq);
+        const t_ms = shown !== undefined ? shown * 1000 : (seq * 1000) / fps;
         seq += 1;
         yield {
           camera: 'clip',

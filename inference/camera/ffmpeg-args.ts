@@ -1,5 +1,6 @@
 // The ffmpeg command line for one camera: input (RTSP / file), hardware decode preset, fps + scaling filter,
-// raw RGB on stdout. Pure functions, no process handling.
+// raw RGB on stdout, and (recording ring on) the original stream copied into segments by the same process.
+// Pure functions, no process handling.
 import { fileURLToPath } from 'node:url';
 import { AgentError } from '../../core/errors.js';
 import type { CameraConfig } from '../../config/schema/index.js';
@@ -100,6 +101,37 @@ export interface FfmpegPlan {
   script?: string;
   /** The input as it may be logged (no credentials). */
   display: string;
+  /** Set when this run records the ring: its run id (segment names), and stderr carries showinfo per frame. */
+  recording?: { run: string };
+}
+
+/** The recording ring's output of one ffmpeg run (see recording.ts). */
+export interface RecordingOutput {
+  /** Run id: prefix of the run's segment files and of its segment list. */
+  run: string;
+  /** The camera's ring directory (absolute). */
+  dir: string;
+  segment_s: number;
+  /** Entries kept in the run's segment list (a sliding window: the ring indexes them as they come). */
+  list_size: number;
+}
+
+/** Characters the tee muxer's two levels of option parsing would take for syntax: refused in ring paths. */
+const TEE_SPECIAL = /[\\:|[\]'\s]/;
+
+/** Whether a ring path can go into the tee muxer's options as it is. */
+export function teeSafePath(path: string): boolean {
+  return !TEE_SPECIAL.test(path);
+}
+
+/** Segment file of a run: `<run>-00012.ts`. */
+export function segmentPattern(run: string): string {
+  return `${run}-%05d.ts`;
+}
+
+/** The run's segment list (CSV: file, start s, end s in the run's stream time). */
+export function segmentListName(run: string): string {
+  return `${run}.csv`;
 }
 
 export interface PlanOptions {
@@ -111,6 +143,11 @@ export interface PlanOptions {
   analyzeDurationUs?: number;
   /** ffmpeg log level for stderr; `level+` prefixes are always on (the stderr parser relies on them). */
   logLevel?: 'info' | 'warning' | 'error';
+  /**
+   * Also record the original stream (`-c copy`, no re-encode) into the ring's segments, from the same input:
+   * one `tee` output whose segment slave may fail (disk full) without stopping the frames (`onfail=ignore`).
+   */
+  recording?: RecordingOutput;
 }
 
 const RTSP_PROTOCOLS = 'pipe,rtsp,rtsps,rtp,srtp,tcp,udp,tls,crypto,data';
@@ -120,11 +157,33 @@ function formatNumber(n: number): string {
   return Number.isInteger(n) ? String(n) : n.toFixed(6).replace(/0+$/, '');
 }
 
+/**
+ * Keeps the first frame of each 1/fps slot of stream time, with its own timestamp (the `fps` filter hands out
+ * a frame relabelled to the slot's time, up to half a slot away from its content). Only with `-fps_mode
+ * passthrough`: a constant-rate muxer would duplicate the kept frames up to the input rate. The 1 ms shifts
+ * slot edges off frame times that land on them (0.1 × 3 is 0.30000000000000004).
+ */
+export function exactRateFilter(fps: number): string {
+  const f = formatNumber(fps);
+  return `select='isnan(prev_selected_t)+not(eq(floor(t*${f}+0.001),floor(prev_selected_t*${f}+0.001)))'`;
+}
+
+/** Logs every frame passing it with its stream time (`n: 3 pts: … pts_time:0.6`) at info level; no checksum work. */
+export const SHOWINFO = 'showinfo=checksum=0';
+
+export interface FilterOptions {
+  /** Exact frame times: `exactRateFilter` instead of `fps`, and showinfo after it (needs `-fps_mode passthrough`). */
+  exact?: boolean;
+}
+
 /** The filter chain: rate first (so only kept frames are scaled), then scale (+ pad) to the target, RGB. */
-export function filterChain(target: FrameTarget, fps: number | undefined): string {
+export function filterChain(target: FrameTarget, fps: number | undefined, opts: FilterOptions = {}): string {
   const { width: w, height: h } = target;
   const parts: string[] = [];
-  if (fps !== undefined) parts.push(`fps=${formatNumber(fps)}`);
+  if (opts.exact) {
+    if (fps !== undefined) parts.push(exactRateFilter(fps));
+    parts.push(SHOWINFO);
+  } else if (fps !== undefined) parts.push(`fps=${formatNumber(fps)}`);
   if (target.resize === 'letterbox') {
     parts.push(`scale=${w}:${h}:force_original_aspect_ratio=decrease:flags=bilinear`, 'format=rgb24');
     const pad = LETTERBOX_PAD_RGB.toString(16).padStart(2, '0');
@@ -186,10 +245,46 @@ export function buildFfmpegPlan(cam: CameraConfig, target: FrameTarget, opts: Pl
     args.push(...HWDECODE_ARGS[cam.hwdecode], '-i', url);
   }
 
-  args.push('-map', '0:v:0', '-an', '-sn', '-dn', '-vf', filterChain(target, grab ? undefined : cam.detection_fps));
-  // passthrough: never let ffmpeg's own vsync duplicate frames to fill gaps.
-  args.push('-fps_mode', 'passthrough');
-  if (grab) args.push('-frames:v', String(opts.frames));
-  args.push('-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1');
-  return script === undefined ? { kind, args, display } : { kind, args, script, display };
+  const rec = grab ? undefined : opts.recording;
+  if (rec) {
+    args.push(...teeOutput(rec, filterChain(target, cam.detection_fps, { exact: true })));
+  } else {
+    args.push('-map', '0:v:0', '-an', '-sn', '-dn', '-vf', filterChain(target, grab ? undefined : cam.detection_fps));
+    // passthrough: never let ffmpeg's own vsync duplicate frames to fill gaps.
+    args.push('-fps_mode', 'passthrough');
+    if (grab) args.push('-frames:v', String(opts.frames));
+    args.push('-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1');
+  }
+  const plan: FfmpegPlan = { kind, args, display };
+  if (script !== undefined) plan.script = script;
+  if (rec) plan.recording = { run: rec.run };
+  return plan;
+}
+
+/**
+ * One `tee` output with two streams of the same input: stream 0 decoded, filtered and raw RGB to stdout (the
+ * detector's frames, with showinfo for their stream times); stream 1 copied as it came into 2 s MPEG-TS
+ * segments and a CSV list of their stream times. The segment slave has `onfail=ignore`: a full disk ends the
+ * recording of this run (ffmpeg says "Slave muxer #1 failed"), the frames go on. Two plain outputs would not:
+ * a failing output ends the whole ffmpeg.
+ */
+function teeOutput(rec: RecordingOutput, chain: string): string[] {
+  if (TEE_SPECIAL.test(rec.dir) || TEE_SPECIAL.test(rec.run)) throw new CameraConfigError(`recording directory ${JSON.stringify(rec.dir)} contains a character ffmpeg's tee muxer parses (\\ : | [ ] ' or a space)`);
+  const segment = [
+    'select=1',
+    'f=segment',
+    'onfail=ignore',
+    `segment_time=${formatNumber(rec.segment_s)}`,
+    'reset_timestamps=1',
+    'segment_format=mpegts',
+    `segment_list=${rec.dir}/${segmentListName(rec.run)}`,
+    'segment_list_type=csv',
+    `segment_list_size=${rec.list_size}`,
+  ].join(':');
+  return [
+    '-map', '0:v:0', '-map', '0:v:0', '-an', '-sn', '-dn',
+    '-filter:v:0', chain, '-c:v:0', 'rawvideo', '-pix_fmt:v:0', 'rgb24', '-fps_mode:v:0', 'passthrough',
+    '-c:v:1', 'copy',
+    '-f', 'tee', `[select=0:f=rawvideo]pipe\\:1|[${segment}]${rec.dir}/${segmentPattern(rec.run)}`,
+  ];
 }

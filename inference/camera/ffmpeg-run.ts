@@ -1,5 +1,6 @@
 // One ffmpeg process of a camera, from spawn to exit: its stdout cut into frames, its stderr read for the
-// reason it failed and the decoded size, and at the end why it is gone.
+// reason it failed, the decoded size and (recording) each frame's stream time and the ring's segments, and at
+// the end why it is gone.
 import type { ChildProcess } from 'node:child_process';
 import type { Writable } from 'node:stream';
 import { errorMessage } from '../../core/errors.js';
@@ -20,8 +21,12 @@ export interface FfmpegRunOptions {
 }
 
 export interface FfmpegRunHooks {
-  /** A whole frame; `first` for the run's first one. */
-  frame: (run: FfmpegRun, data: Uint8Array, mono: number, first: boolean) => void;
+  /** A whole frame; `first` for the run's first one. `wall`/`mono`: when it was complete on our side. */
+  frame: (run: FfmpegRun, data: Uint8Array, mono: number, wall: number, first: boolean) => void;
+  /** Recording runs: a frame's stream time (showinfo) with its arrival times, once both are known. */
+  timing?: (run: FfmpegRun, pts_s: number, wall: number, mono: number) => void;
+  /** Recording runs: a line of the segment or tee muxer (segment opened, slave failed). */
+  recording?: (run: FfmpegRun, line: StderrLine) => void;
   /** A frame of a run that is being killed: nobody should see it. */
   recycle: (data: Uint8Array) => void;
   /** The stream dump told the decoded input's size. */
@@ -37,6 +42,16 @@ export interface RunEnd {
   detail: string;
   code: number | null;
   signal: NodeJS.Signals | null;
+}
+
+/** Lines of the recording's muxers: `[segment @ 0x…] Opening '…' for writing`, `[tee @ 0x…] Slave muxer #1 failed: …`. */
+const RING_MUXER = /^\[(?:segment|tee) @ /;
+const SHOWINFO_LINE = /^\[Parsed_showinfo_\d+ @ [^\]]+\] n:\s*(\d+) pts:\s*-?\d+\s+pts_time:(-?[\d.]+(?:e[-+]?\d+)?)/;
+
+/** A showinfo frame line: frame number within the run (from 0) and its stream time, s; null for other lines. */
+export function parseShowinfo(text: string): { n: number; pts_s: number } | null {
+  const m = SHOWINFO_LINE.exec(text);
+  return m ? { n: Number(m[1]), pts_s: Number(m[2]) } : null;
 }
 
 /** `start()` spawns; `kill()` (watchdog) and `stop()` end it; the `closed` hook reports the end once. */
@@ -55,6 +70,10 @@ export class FfmpegRun {
   private lastErrorLine: string | null = null;
   private spawnError: string | null = null;
   private stderrPartial = '';
+  /** Recording runs: frames out so far, and the showinfo times / arrivals still waiting for their pair. */
+  private framesOut = 0;
+  private readonly ptsByFrame = new Map<number, number>();
+  private readonly arrivals = new Map<number, { wall: number; mono: number }>();
 
   constructor(
     private readonly plan: FfmpegPlan,
@@ -64,6 +83,11 @@ export class FfmpegRun {
 
   get pid(): number | undefined {
     return this.child?.pid;
+  }
+
+  /** The ring run id when this run records, else undefined. */
+  get recordingRun(): string | undefined {
+    return this.plan.recording?.run;
   }
 
   get killed(): boolean {
@@ -111,10 +135,29 @@ export class FfmpegRun {
   private onFrame(data: Uint8Array): void {
     if (this.killReason) return this.hooks.recycle(data); // a run being killed for a stall does not bring the camera back
     const mono = performance.now();
+    const wall = Date.now();
     const first = this.firstFrameMono === null;
     if (first) this.firstFrameMono = mono;
     this.lastFrameMono = mono;
-    this.hooks.frame(this, data, mono, first);
+    if (this.plan.recording) this.pairTiming(this.framesOut++, undefined, { wall, mono });
+    this.hooks.frame(this, data, mono, wall, first);
+  }
+
+  /**
+   * Frame n's stream time (stderr, showinfo) and its arrival (stdout) come on two pipes in either order: the
+   * pair is reported once both are in. Unpaired halves older than 64 frames are dropped.
+   */
+  private pairTiming(n: number, pts: number | undefined, arrival: { wall: number; mono: number } | undefined): void {
+    if (pts !== undefined) this.ptsByFrame.set(n, pts);
+    if (arrival) this.arrivals.set(n, arrival);
+    const p = this.ptsByFrame.get(n);
+    const a = this.arrivals.get(n);
+    if (p !== undefined && a) {
+      this.ptsByFrame.delete(n);
+      this.arrivals.delete(n);
+      this.hooks.timing?.(this, p, a.wall, a.mono);
+    }
+    for (const m of [this.ptsByFrame, this.arrivals]) if (m.size > 64) for (const k of m.keys()) if (k < n - 64) m.delete(k);
   }
 
   private onStderr(text: string): void {
@@ -125,6 +168,11 @@ export class FfmpegRun {
 
   private onStderrLine(raw: string): void {
     const line = parseStderrLine(raw, this.opts.scrub);
+    if (this.plan.recording) {
+      const shown = parseShowinfo(line.text);
+      if (shown) return this.pairTiming(shown.n, shown.pts_s, undefined);
+      if (RING_MUXER.test(line.text)) return this.hooks.recording?.(this, line);
+    }
     if (line.level === 'info' || line.level === 'verbose' || line.level === 'debug' || line.level === 'trace') {
       this.info.push(line);
       if (this.info.width !== undefined && this.info.height !== undefined) this.hooks.sourceSize(this.info.width, this.info.height);

@@ -1,12 +1,13 @@
 // Keeps a camera's ffmpeg running: respawn with backoff after it ends, a watchdog for a missing first
 // frame or a stall, and a stop that waits until the process is gone.
+import { errorMessage } from '../../core/errors.js';
 import { redactUrl, type Logger } from '../../core/log.js';
 import { backoffDelay, type BackoffOptions } from '../../core/time.js';
 import type { ParentDeathMode } from './child.js';
 import type { CameraCounters } from './counters.js';
 import type { FfmpegPlan } from './ffmpeg-args.js';
 import { FfmpegRun, type RunEnd } from './ffmpeg-run.js';
-import { StderrLog } from './ffmpeg-stderr.js';
+import { StderrLog, type StderrLine } from './ffmpeg-stderr.js';
 import type { CameraReason, CameraState } from './types.js';
 
 export interface FfmpegSupervisorOptions {
@@ -25,7 +26,13 @@ export interface FfmpegSupervisorOptions {
 
 export interface FfmpegSupervisorHooks {
   /** A frame of the current run. */
-  frame: (data: Uint8Array, mono: number) => void;
+  frame: (data: Uint8Array, mono: number, wall: number) => void;
+  /** Recording runs: a frame's stream time and arrival (see FfmpegRunHooks.timing). */
+  timing?: (run: string, pts_s: number, wall: number, mono: number) => void;
+  /** Recording runs: a line of the ring's muxers. */
+  recording?: (run: string, line: StderrLine) => void;
+  /** A recording run's ffmpeg has exited (its last segment is closed). */
+  recordingEnded?: (run: string) => void;
   /** The current run delivered its first frame, `first_frame_ms` after its spawn. */
   online: (first_frame_ms: number) => void;
   /** The camera is down (offline with the run's reason) or stalled. */
@@ -42,7 +49,9 @@ export interface FfmpegSupervisorHooks {
  */
 export class FfmpegSupervisor {
   private running = false;
-  private plan: FfmpegPlan | null = null;
+  private plan: (() => FfmpegPlan) | null = null;
+  /** A planned restart (not a failure) is under way: respawn at once, no status change. */
+  private planned = false;
   private scrub: (s: string) => string = redactUrl;
   private run: FfmpegRun | null = null;
   private respawnTimer: NodeJS.Timeout | null = null;
@@ -65,8 +74,11 @@ export class FfmpegSupervisor {
     return this.run?.pid ?? null;
   }
 
-  /** Spawns ffmpeg now and keeps one running until stop(). */
-  start(plan: FfmpegPlan, scrub: (s: string) => string): void {
+  /**
+   * Spawns ffmpeg now and keeps one running until stop(). `plan` is asked for the command line at every
+   * spawn (each run records into segments of its own).
+   */
+  start(plan: () => FfmpegPlan, scrub: (s: string) => string): void {
     this.plan = plan;
     this.scrub = scrub;
     this.running = true;
@@ -83,20 +95,43 @@ export class FfmpegSupervisor {
     if (this.watchdog) clearInterval(this.watchdog);
     this.respawnTimer = this.watchdog = null;
     const run = this.run;
-    if (run && !(await run.stop(this.opts.stopGraceMs))) this.log.error({ pid: run.pid }, 'ffmpeg did not exit after SIGKILL');
+    if (run && !(await run.stop(this.opts.stopGraceMs))) this.log.error({ ffmpeg_pid: run.pid }, 'ffmpeg did not exit after SIGKILL');
     if (this.run === run) this.run = null;
+  }
+
+  /**
+   * Replaces the current run without counting a failure (the recording ring wants a new run to record again):
+   * SIGTERM, then a new ffmpeg at once. The frames pause for the new connection; the status stays.
+   */
+  restart(why: string): void {
+    const run = this.run;
+    if (!this.running || !run || run.killed || this.planned) return;
+    this.planned = true;
+    this.log.info({ why }, 'restarting ffmpeg (planned)');
+    void run.kill('exited', `planned restart: ${why}`, this.opts.stopGraceMs);
   }
 
   private spawn(): void {
     this.respawnTimer = null;
     if (!this.running || !this.plan) return;
-    const plan = this.plan;
+    let plan: FfmpegPlan;
+    try {
+      plan = this.plan();
+    } catch (err) {
+      // The recording settings cannot make a command line: the camera must not go down for it.
+      this.log.error({ err: errorMessage(err) }, 'cannot build the ffmpeg command line');
+      this.hooks.status('offline', 'exited', errorMessage(err));
+      this.respawnTimer = setTimeout(() => this.spawn(), backoffDelay(this.attempt++, this.opts.backoff));
+      return;
+    }
     if (this.spawns++ > 0) this.counters.reconnect(performance.now());
     const run = new FfmpegRun(
       plan,
       { ffmpegPath: this.opts.ffmpegPath, parentDeath: this.opts.parentDeath, frameBytes: this.opts.frameBytes, alloc: this.opts.alloc, scrub: this.scrub },
       {
-        frame: (r, data, mono, first) => this.onFrame(r, data, mono, first),
+        frame: (r, data, mono, wall, first) => this.onFrame(r, data, mono, wall, first),
+        timing: (r, pts, wall, mono) => r === this.run && this.hooks.timing?.(r.recordingRun!, pts, wall, mono),
+        recording: (r, line) => this.hooks.recording?.(r.recordingRun!, line),
         recycle: this.opts.recycle,
         sourceSize: this.hooks.sourceSize,
         complaint: (r, line) => this.stderrLog.write(line, r.firstFrameMono !== null),
@@ -105,19 +140,26 @@ export class FfmpegSupervisor {
     );
     this.run = run;
     const mode = run.start();
-    this.log.debug({ pid: run.pid, parent_death: mode, args: plan.args.map(redactUrl) }, 'ffmpeg spawned');
+    this.log.debug({ ffmpeg_pid: run.pid, parent_death: mode, args: plan.args.map(redactUrl) }, 'ffmpeg spawned');
   }
 
-  private onFrame(run: FfmpegRun, data: Uint8Array, mono: number, first: boolean): void {
+  private onFrame(run: FfmpegRun, data: Uint8Array, mono: number, wall: number, first: boolean): void {
     if (run !== this.run || !this.running) return this.opts.recycle(data);
     if (first) this.hooks.online(mono - run.spawnedMono);
-    this.hooks.frame(data, mono);
+    this.hooks.frame(data, mono, wall);
   }
 
   private onClosed(run: FfmpegRun, end: RunEnd): void {
+    if (run.recordingRun !== undefined) this.hooks.recordingEnded?.(run.recordingRun);
     if (this.run !== run) return; // an old run (stopped): nothing to supervise
     this.run = null;
     if (!this.running) return;
+    if (this.planned) {
+      this.planned = false;
+      this.hooks.stale();
+      this.respawnTimer = setTimeout(() => this.spawn(), 0);
+      return;
+    }
     const onlineMs = run.firstFrameMono === null ? 0 : performance.now() - run.firstFrameMono;
     if (onlineMs >= this.opts.stableAfterMs) this.attempt = 0;
     const delay = backoffDelay(this.attempt++, this.opts.backoff);
@@ -146,7 +188,7 @@ export class FfmpegSupervisor {
 
   private kill(run: FfmpegRun, reason: CameraReason, detail: string): void {
     void run.kill(reason, detail, this.opts.stopGraceMs).then((ok) => {
-      if (!ok) this.log.error({ pid: run.pid }, 'ffmpeg did not exit after SIGKILL');
+      if (!ok) this.log.error({ ffmpeg_pid: run.pid }, 'ffmpeg did not exit after SIGKILL');
     });
   }
 }

@@ -2,7 +2,10 @@
 // detector's input size, raw RGB frames on its stdout. The ffmpeg runs (ffmpeg-run.ts) and their
 // supervision (ffmpeg-supervisor.ts), the consumer's latest-frame slot (latest-frame.ts) and the counters
 // (counters.ts) are classes of their own; this one shapes frames (letterbox, motion gate) and owns the status.
+// With a recording directory the same ffmpeg also records the camera's ring (recording.ts).
 import { EventEmitter } from 'node:events';
+import { join } from 'node:path';
+import { errorMessage } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { Module } from '../../core/module.js';
 import type { CameraConfig } from '../../config/schema/index.js';
@@ -16,6 +19,7 @@ import { FfmpegSupervisor } from './ffmpeg-supervisor.js';
 import { FramePool } from './frames.js';
 import { LatestFrame } from './latest-frame.js';
 import { MotionGate } from './motion.js';
+import { RecordingRing, type RecordingRingOptions, type RecordingStats } from './recording.js';
 import type { CameraReason, CameraState, CameraStats, CameraStatus, Frame, Letterbox } from './types.js';
 
 export interface CameraSourceOptions {
@@ -33,6 +37,11 @@ export interface CameraSourceOptions {
   stableAfterMs?: number;
   /** How ffmpeg is tied to our life; default 'setpriv' (falls back to 'none' when missing). */
   parentDeath?: ParentDeathMode;
+  /**
+   * Where recording rings live: the camera's (when its `recording.enabled`) is `<dir>/<camera id>/`. Without
+   * it nothing is recorded.
+   */
+  recording?: { dir: string } & RecordingRingOptions;
 }
 
 type Events = { status: [CameraStatus] };
@@ -59,6 +68,7 @@ export class CameraSource extends EventEmitter<Events> implements Module {
   private readonly counters = new CameraCounters();
   private readonly consumer: LatestFrame;
   private readonly ffmpeg: FfmpegSupervisor;
+  private ring: RecordingRing | undefined;
 
   private running = false;
   private stopping: Promise<void> | null = null;
@@ -100,7 +110,10 @@ export class CameraSource extends EventEmitter<Events> implements Module {
       this.counters,
       this.log,
       {
-        frame: (data, mono) => this.onFrame(data, mono),
+        frame: (data, mono, wall) => this.onFrame(data, mono, wall),
+        timing: (run, pts, wall, mono) => this.ring?.timing(run, pts, wall, mono),
+        recording: (run, line) => this.ring?.line(run, line),
+        recordingEnded: (run) => this.ring?.ended(run),
         online: (ms) => this.onOnline(ms),
         status: (state, reason, detail) => this.setStatus(state, reason, detail),
         stale: () => this.consumer.drop(),
@@ -110,6 +123,21 @@ export class CameraSource extends EventEmitter<Events> implements Module {
     this.sourceW = cam.frame.width;
     this.sourceH = cam.frame.height;
     this.currentStatus = { camera: cam.id, state: 'starting', reason: null, detail: null, since_ms: Date.now() };
+    const rec = opts.recording;
+    if (rec && cam.recording.enabled) {
+      const { dir, ...ringOpts } = rec;
+      this.ring = new RecordingRing(cam.id, cam.recording, join(dir, cam.id), this.log, (why) => this.ffmpeg.restart(why), ringOpts);
+    }
+  }
+
+  /** The recording ring's directory (its index.json), when this camera records. */
+  get recordingDir(): string | undefined {
+    return this.ring?.dir;
+  }
+
+  /** The recording ring's figures, null when this camera does not record. */
+  recordingStats(): RecordingStats | null {
+    return this.ring?.stats() ?? null;
   }
 
   /** Spawns ffmpeg and returns; frames and status follow. A camera that is down does not fail the start. */
@@ -119,7 +147,15 @@ export class CameraSource extends EventEmitter<Events> implements Module {
     if (signal?.aborted) throw new CameraError('START_ABORTED', `${this.name}: start aborted`);
     if (this.running) return;
     // Throws CameraConfigError on a URL carrying credentials or line breaks.
-    const plan = buildFfmpegPlan(this.cam, this.target, { socketTimeoutMs: this.stallTimeoutMs + 5_000 });
+    const planOpts = { socketTimeoutMs: this.stallTimeoutMs + 5_000 };
+    const plan = buildFfmpegPlan(this.cam, this.target, planOpts);
+    if (this.ring) {
+      // A ring that cannot start (directory not writable) must not keep the camera from running.
+      await this.ring.start().catch((err: unknown) => {
+        this.log.error({ err: errorMessage(err), dir: this.ring!.dir }, 'recording ring unavailable: the camera runs without recording');
+        this.ring = undefined;
+      });
+    }
     this.running = true;
     this.consumer.open();
     if ((this.opts.parentDeath ?? 'setpriv') === 'setpriv' && !findSetpriv()) {
@@ -132,7 +168,7 @@ export class CameraSource extends EventEmitter<Events> implements Module {
       { input: plan.display, transport: this.cam.transport, fps: this.cam.detection_fps, size: `${this.target.width}x${this.target.height}`, resize: this.target.resize, stall_timeout_ms: this.stallTimeoutMs },
       'camera starting',
     );
-    this.ffmpeg.start(plan, makeScrubber(this.cam.password));
+    this.ffmpeg.start(() => (this.ring ? buildFfmpegPlan(this.cam, this.target, { ...planOpts, recording: this.ring.beginRun() }) : plan), makeScrubber(this.cam.password));
   }
 
   /** Stops ffmpeg (SIGTERM, SIGKILL after the grace period) and waits until it has exited. Idempotent. */
@@ -143,6 +179,7 @@ export class CameraSource extends EventEmitter<Events> implements Module {
     this.consumer.drop();
     const stopping = this.ffmpeg
       .stop()
+      .then(() => this.ring?.stop())
       .then(() => this.setStatus('offline', 'stopped', 'camera source stopped'))
       .finally(() => {
         if (this.stopping === stopping) this.stopping = null;
@@ -189,8 +226,7 @@ export class CameraSource extends EventEmitter<Events> implements Module {
   }
 
   /** A frame from ffmpeg: counted, motion-gated, tagged with its geometry and offered to the consumer. */
-  private onFrame(data: Uint8Array, mono: number): void {
-    const wall = Date.now();
+  private onFrame(data: Uint8Array, mono: number, wall: number): void {
     const seq = this.counters.frame(mono);
     const letterbox = this.currentLetterbox();
     if (this.cam.motion.enabled && !this.motionGate(letterbox).check(data, mono)) {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
-import { EventDraftSchema, uuidv7, type EventDraft, type EventOf } from '../../../contract/event.js';
+import { EventDraftSchema, uuidv7, type EventDraft, type EventOf, type EvidenceImages } from '../../../contract/event.js';
 import { AnalyticsSchema, CameraSchema } from '../../../config/schema/index.js';
 import { CameraAnalytics } from '../../../inference/analytics/engine.js';
 import { cropRegion, EvidenceStore } from '../../../inference/analytics/evidence.js';
@@ -129,7 +129,8 @@ describe('violations with evidence', () => {
     await ca.flush();
     const ww = events.filter((e): e is EventOf<'wrong_way'> => e.type === 'wrong_way');
     expect(ww).toHaveLength(1);
-    const ev = ww[0]!.evidence!;
+    // Without an evidence package builder the violation carries the two images.
+    const ev = ww[0]!.evidence as EvidenceImages;
     expect(ev.frame_file.startsWith(ww[0]!.id)).toBe(true);
     expect(sha(readFileSync(join(dir, ev.frame_file)))).toBe(ev.frame_sha256);
     expect(sha(readFileSync(join(dir, ev.crop_file)))).toBe(ev.crop_sha256);
