@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// Sanity check of ../nanodet.onnx on real pictures: a simple GFL decode + per-class NMS, printing
-// the detections in original image pixels. Not part of the agent: the agent has its own decoder;
-// this only gives reference numbers and proves the converted model detects real objects.
+// Sanity check of ../nanodet.onnx (or --model ../nanodet-int8.onnx) on real pictures: a simple GFL decode
+// (gfl.mjs) + per-class NMS, printing the detections in original image pixels. Not part of the agent: the agent
+// has its own decoder; this only gives reference numbers and proves the converted model detects real objects.
 //
 // Usage: node check-detections.mjs [--threshold 0.3] [--expect dog.jpg=dog,bicycle,car|truck ...] file.jpg|file.mp4@seconds ...
 //   An .mp4/.avi argument takes one frame at the given second (default 5) through ffmpeg.
@@ -13,6 +13,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
+import { decode, nms } from './gfl.mjs';
 import { readJpeg, rgb24ToModelInput, toModelInput } from './image.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -32,73 +33,6 @@ const { values: opts, positionals } = parseArgs({
 });
 
 const SIZE = 416;
-const STRIDES = [8, 16, 32];
-const BINS = 11; // reg_max + 1
-
-/** GFL decode: sigmoid scores are already in cls_*; reg_* holds 4 x 11 distance logits per cell. */
-export function decode(outputs, threshold) {
-  const boxes = [];
-  for (const stride of STRIDES) {
-    const cls = outputs[`cls_s${stride}`].data;
-    const reg = outputs[`reg_s${stride}`].data;
-    const g = SIZE / stride;
-    for (let i = 0; i < g * g; i++) {
-      let best = -1;
-      let score = threshold;
-      for (let c = 0; c < 80; c++) {
-        const s = cls[i * 80 + c];
-        if (s >= score) {
-          score = s;
-          best = c;
-        }
-      }
-      if (best < 0) continue;
-      const d = [0, 0, 0, 0];
-      for (let side = 0; side < 4; side++) {
-        const o = i * 44 + side * BINS;
-        let max = -Infinity;
-        for (let k = 0; k < BINS; k++) max = Math.max(max, reg[o + k]);
-        let sum = 0;
-        let acc = 0;
-        for (let k = 0; k < BINS; k++) {
-          const e = Math.exp(reg[o + k] - max);
-          sum += e;
-          acc += e * k;
-        }
-        d[side] = (acc / sum) * stride;
-      }
-      const cx = ((i % g) + 0.5) * stride;
-      const cy = (Math.floor(i / g) + 0.5) * stride;
-      boxes.push({
-        cls: best,
-        score,
-        box: [
-          Math.max(cx - d[0], 0),
-          Math.max(cy - d[1], 0),
-          Math.min(cx + d[2], SIZE),
-          Math.min(cy + d[3], SIZE),
-        ],
-        stride,
-      });
-    }
-  }
-  return boxes;
-}
-
-function iou(a, b) {
-  const w = Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0]));
-  const h = Math.max(0, Math.min(a[3], b[3]) - Math.max(a[1], b[1]));
-  const inter = w * h;
-  return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter);
-}
-
-export function nms(boxes, iouThreshold) {
-  const kept = [];
-  for (const b of [...boxes].sort((x, y) => y.score - x.score)) {
-    if (kept.every((k) => k.cls !== b.cls || iou(k.box, b.box) < iouThreshold)) kept.push(b);
-  }
-  return kept;
-}
 
 function loadInput(arg) {
   const m = /^(.*\.(?:mp4|avi|mkv|ts))(?:@([\d.]+))?$/.exec(arg);

@@ -71,6 +71,9 @@ check() { # check NAME CMD...: counts CMD's success as a passed check
 }
 
 [ -f "$REPO/models/nanodet.onnx" ] || die "models/nanodet.onnx is missing"
+# The quantised model, when built (models/build/quantize.mjs): checked on arm64's int8 kernels too.
+INT8_MODEL=
+[ -f "$REPO/models/nanodet-int8.onnx" ] && INT8_MODEL="$REPO/models/nanodet-int8.onnx"
 [ -d "$REPO/node_modules/onnxruntime-node/bin/napi-v6/linux/arm64" ] || die "node_modules/onnxruntime-node lacks its linux/arm64 build (run npm ci first)"
 [ -d "$REPO/node_modules/better-sqlite3" ] || die "node_modules/better-sqlite3 is missing (run npm ci first)"
 mkdir -p "$CACHE"
@@ -187,7 +190,7 @@ SMOKE_RC=0
 run_smoke() {
   local label=$1 db=$2 modules=$3 out rc=0
   shift 3
-  out=$(SMOKE_MODULES="$modules" SMOKE_MODEL="$REPO/models/nanodet.onnx" SMOKE_INPUT="$RUN_DIR/dog.rgb" \
+  out=$(SMOKE_MODULES="$modules" SMOKE_MODEL="$REPO/models/nanodet.onnx" SMOKE_MODEL_INT8="$INT8_MODEL" SMOKE_INPUT="$RUN_DIR/dog.rgb" \
     SMOKE_CLASSES="$REPO/models/coco-classes.json" SMOKE_DB_DIR="$db" "$@" "$REPO/tests/arm64/smoke.js" 2>"$RUN_DIR/$label.stderr") || rc=$?
   SMOKE_OUT=$(printf '%s\n' "$out" | sed -n 's/^SMOKE_RESULT //p')
   printf '%s\n' "$out" | grep -v '^SMOKE_RESULT ' >&2 || true
@@ -233,6 +236,19 @@ check "arm64: outbox round trip (1000 rows)" test "$(field "$ARM" outbox_rows)" 
 check "host (x64) reference run" test "$rc_host" -eq 0
 check "arm64 dog score matches x64 within 1e-3" node -e 'const [a, b] = process.argv.slice(1).map(Number); process.exit(Number.isFinite(a) && Number.isFinite(b) && Math.abs(a - b) < 1e-3 ? 0 : 1)' \
   "$(field "$ARM" dog_score)" "$(field "$HOST" dog_score)"
+if [ -n "$INT8_MODEL" ]; then
+  # Integer kernels differ between x86 (VNNI/AVX2) and arm64 (NEON): only the requantisation rounding may differ.
+  # shellcheck disable=SC2016 # JavaScript in single quotes
+  check "arm64 int8 detections match x64 int8 (class, IoU >= 0.9, score +-0.02)" node -e '
+    const [arm, host] = process.argv.slice(1).map((s) => (s ? JSON.parse(s) : {}));
+    const iou = (a, b) => { const w = Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0])), h = Math.max(0, Math.min(a[3], b[3]) - Math.max(a[1], b[1])); return (w * h) / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h); };
+    const a = arm.int8_detections ?? [], h = host.int8_detections ?? [];
+    const same = (x, ys) => ys.some((y) => y.class === x.class && iou(x.box, y.box) >= 0.9 && Math.abs(x.score - y.score) <= 0.02);
+    console.error(`arm64-smoke: int8 arm64 ${JSON.stringify(a)}`);
+    console.error(`arm64-smoke: int8 x64   ${JSON.stringify(h)}`);
+    process.exit(a.length > 0 && a.length === h.length && a.every((x) => same(x, h)) && h.every((x) => same(x, a)) ? 0 : 1);
+  ' "$ARM" "$HOST"
+fi
 
 echo
 echo "arm64 smoke timings:"
@@ -240,6 +256,7 @@ for t in "${TIMINGS[@]}"; do echo "  $t"; done
 echo "  $(printf '%-22s %6ss wall' total "$(elapsed_s "$START_NS")")   (load average now: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores)"
 if [ -n "$ARM" ]; then
   echo "  under qemu: ORT session $(field "$ARM" ort_session_ms) ms, one inference $(field "$ARM" ort_run_ms) ms, outbox $(field "$ARM" outbox_ms) ms"
+  [ -z "$INT8_MODEL" ] || echo "  under qemu: int8 session $(field "$ARM" int8_session_ms) ms, one int8 inference $(field "$ARM" int8_run_ms) ms (qemu: no speed claim)"
 fi
 if [ -n "$HOST" ]; then
   echo "  on host:    ORT session $(field "$HOST" ort_session_ms) ms, one inference $(field "$HOST" ort_run_ms) ms, outbox $(field "$HOST" outbox_ms) ms"
