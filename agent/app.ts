@@ -6,7 +6,7 @@ import type { BirthInfo } from '../contract/birth.js';
 import type { EventDraft } from '../contract/event.js';
 import type { CameraStatusPayload } from '../contract/status.js';
 import { relativeTopic } from '../contract/topics.js';
-import type { CameraStatus } from '../inference/camera/index.js';
+import type { CameraStatus } from '../ingest/index.js';
 import { Detector } from '../inference/detector/index.js';
 import { EvidencePackages, recordingsDir } from '../inference/evidence/index.js';
 import { PlateReader } from '../inference/recognizers/index.js';
@@ -141,7 +141,7 @@ export function buildAgent(loaded: LoadedConfig, log: Logger, opts: BuildOptions
     config.cameras,
     config.analytics,
   );
-  figures.attach({ cameras: cameraSet.sources, pipelines: cameraSet.pipelines, detector, outbox, uplink });
+  figures.attach({ cameras: cameraSet.sources, pipelines: cameraSet.pipelines, detector, outbox, uplink, evidence });
   const applier: ConfigApplier = new ConfigApplier({
     loaded,
     cameras: cameraSet,

@@ -1,11 +1,13 @@
 import type { Config } from '../config/schema/index.js';
 import type { Outbox } from '../buffer/index.js';
-import type { CameraSource } from '../inference/camera/index.js';
+import type { CameraSource } from '../ingest/index.js';
 import type { Detector } from '../inference/detector/index.js';
 import type { CameraPipeline } from '../inference/pipeline.js';
 import type { EventDraft } from '../contract/event.js';
 import { overlayFromConfig, type AgentFigures, type CameraFigures, type CameraOverlay, type DetectionFigure, type DetectorFigures, type OutboxFigures, type RawFrame, type UplinkFigures } from './health/index.js';
 import type { Uplink } from './uplink/index.js';
+import type { EvidencePackages } from '../inference/evidence/index.js';
+import type { EvidenceHealth } from '../contract/health.js';
 
 interface Parts {
   cameras: CameraSource[];
@@ -13,6 +15,7 @@ interface Parts {
   detector: Detector;
   outbox: Outbox;
   uplink: Uplink;
+  evidence?: EvidencePackages;
 }
 
 const RECENT_EVENTS = 100;
@@ -89,6 +92,13 @@ export class LiveFigures implements AgentFigures {
     const s = this.need().outbox.stats();
     const evicted = Object.values(s.evicted).reduce((a, b) => a + b, 0) + Object.values(s.expired).reduce((a, b) => a + b, 0);
     return { depth: s.depth_total, oldest_unsent_age_s: s.oldest_unsent_age_s, evicted, ...(s.quarantined_file ? { quarantined_file: s.quarantined_file } : {}) };
+  }
+
+  evidence(): EvidenceHealth {
+    const evidence = this.need().evidence;
+    if (!evidence) throw new Error('no evidence packages on this box');
+    const s = evidence.stats();
+    return { packages: s.packages, size_mb: r2(s.bytes / 1e6), unacknowledged: s.unacknowledged, evicted_acknowledged: s.evicted_acknowledged, evicted_unacknowledged: s.evicted_unacknowledged, expired: s.expired };
   }
 
   uplink(): UplinkFigures {

@@ -2,26 +2,15 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { Uplink } from '../agent/uplink/uplink.js';
-import { Outbox } from '../buffer/outbox.js';
 import { PgSink } from '../center/pg/sink.js';
 import { SqliteSink, type EventSink } from '../center/sinks.js';
-import { MqttSchema } from '../config/schema/mqtt.js';
-import { OutboxSchema } from '../config/schema/outbox.js';
-import type { BirthInfo } from '../contract/birth.js';
-import { PRIORITY } from '../contract/event.js';
 import type { Logger } from '../core/log.js';
 import { Postgres } from '../testkit/postgres.js';
-import { syntheticEvent, syntheticHealth } from '../testkit/fleet-sim.js';
+import { SimDevice, type SimDeviceOptions } from '../testkit/fleet-sim.js';
 
-const BIRTH: BirthInfo = { agent_version: 'cluster-sim', model: { name: 'none' }, config_hash: 'cluster-sim', cameras: [{ id: 'cam1' }], capabilities: [], last_reboot_reason: 'power_on' };
 
-/** One simulated box: its own outbox file and uplink, and which of its seqs are health reports. */
-export class ClusterBox {
-  readonly key: string;
-  readonly outbox: Outbox;
-  readonly uplink: Uplink;
-  readonly healthSeqs = new Set<number>();
+/** One simulated box of the cluster scenario, with its failover bookkeeping. */
+export class ClusterBox extends SimDevice {
   /** Failover bookkeeping: when the connection was lost after the kill, when it was back, the backlog then. */
   lostAt: number | null = null;
   backAt: number | null = null;
@@ -30,59 +19,9 @@ export class ClusterBox {
   attemptsToBack = 0;
   attemptsAtLoss = 0;
   drainedAt: number | null = null;
-  private carry = 0;
-  private n = 0;
-  private nextHealth: number;
 
-  constructor(
-    readonly site: string,
-    readonly id: string,
-    dir: string,
-    urls: string[],
-    o: { inflight_window: number; backoff: { initial_ms: number; max_ms: number; jitter: number }; health_interval_ms: number },
-    log: Logger,
-  ) {
-    this.key = `${site}/${id}`;
-    this.outbox = new Outbox(OutboxSchema.parse({ path: join(dir, `${id}.db`), synchronous: 'NORMAL' }), log);
-    this.uplink = new Uplink({
-      config: MqttSchema.parse({ urls, protocol: 4, inflight_window: o.inflight_window, backoff: o.backoff, keepalive_s: 10 }),
-      device: { site, id },
-      outbox: this.outbox,
-      log,
-      birth: () => BIRTH,
-    });
-    this.nextHealth = Date.now() + Math.random() * o.health_interval_ms;
-  }
-
-  produce(dt_ms: number, rate: number, health_interval_ms: number, now: number): void {
-    this.carry += (rate * dt_ms) / 1000;
-    while (this.carry >= 1) {
-      this.carry--;
-      const ev = syntheticEvent(this.site, this.id, this.n++, now);
-      this.outbox.append({ id: ev.id, topic: `events/${ev.camera}`, priority: PRIORITY[ev.type], payload: ev });
-    }
-    if (now >= this.nextHealth) {
-      this.nextHealth += health_interval_ms;
-      const h = syntheticHealth(now, 0, this.uplink.currentSession);
-      this.healthSeqs.add(this.outbox.append({ id: h.id, topic: 'health', priority: 'health', payload: h }));
-    }
-  }
-
-  /** Appends `n` events at once (a backlog for the receivers' capacity phase). */
-  burst(n: number, now = Date.now()): void {
-    for (let i = 0; i < n; i++) {
-      const ev = syntheticEvent(this.site, this.id, this.n++, now);
-      this.outbox.append({ id: ev.id, topic: `events/${ev.camera}`, priority: PRIORITY[ev.type], payload: ev });
-    }
-  }
-
-  get appended(): number {
-    return this.outbox.nextSeq - 1;
-  }
-
-  /** Every appended row acknowledged by the broker. */
-  get delivered(): boolean {
-    return this.outbox.stats().depth_total === 0 && this.uplink.stats().inflight === 0;
+  constructor(site: string, id: string, dir: string, urls: string[], o: Omit<SimDeviceOptions, 'protocol'>, log: Logger) {
+    super(id, dir, urls, { ...o, protocol: 4 }, log, site);
   }
 }
 

@@ -356,7 +356,7 @@ async function receiverCapacity(c: CapacityContext): Promise<Record<string, numb
   const children = c.receiverSites.map((sites, r) => {
     const logFd = openSync(join(c.dir, `center-${r}.log`), 'a');
     try {
-      const args = ['--import', 'tsx', join(ROOT, 'agent/cli/main.ts'), 'center', '--url', c.urls[r % c.urls.length]!, '--protocol', '4', '--sites', sites.join(','), '--client-id', `center-${r}`];
+      const args = ['--import', 'tsx', join(ROOT, 'cli/main.ts'), 'center', '--url', c.urls[r % c.urls.length]!, '--protocol', '4', '--sites', sites.join(','), '--client-id', `center-${r}`];
       return spawnGuarded(process.execPath, [...args, '--gaps', 'track', '--json', '--interval-s', '5', '--log-level', 'warn', ...c.store.cliArgs(r)], { cwd: ROOT, stdio: ['ignore', 'ignore', logFd] });
     } finally {
       closeSync(logFd);

@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { CameraSchema } from '../config/schema/index.js';
 import { silentLogger } from '../core/log.js';
-import { CameraSource } from '../inference/camera/index.js';
+import { CameraSource } from '../ingest/index.js';
 import { DEMO_CLIP, testClip } from '../testkit/clips.js';
 import { FRAME, renderViolationScene } from '../testkit/violation-clips.js';
 

@@ -1,9 +1,12 @@
 // Outbox and uplink benchmark: append rate with group commit, drain rate through the uplink compared with a
-// raw mqtt.js QoS 1 publisher using the same in-flight window (same broker, same run), and the time to drain
-// a 100k-event backlog. Needs /usr/sbin/mosquitto. Prints nothing; returns figures (the lead's runner prints JSON).
-import { mkdtempSync, rmSync } from 'node:fs';
+// raw mqtt.js QoS 1 publisher using the same in-flight window (same broker, same run), the time to drain a
+// 100k-event backlog, and the event loop's delay under 200 events/s with synchronous = FULL, the WAL synced in the
+// worker thread (event_loop_delay_p99_ms) or inside each commit on the main thread as before (…_inline).
+// Needs /usr/sbin/mosquitto. Prints nothing; returns figures (the lead's runner prints JSON).
+import { closeSync, fsyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import mqtt from 'mqtt';
 import { silentLogger } from '../core/log.js';
 import { Uplink } from '../agent/uplink/uplink.js';
@@ -47,10 +50,83 @@ function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'roadside-bench-outbox-'));
 }
 
-async function openOutbox(dir: string, synchronous: 'FULL' | 'NORMAL' = 'FULL'): Promise<Outbox> {
-  const ob = new Outbox(OutboxSchema.parse({ path: join(dir, 'outbox.db'), synchronous }), silentLogger());
+async function openOutbox(dir: string, synchronous: 'FULL' | 'NORMAL' = 'FULL', syncInWorker = true): Promise<Outbox> {
+  const ob = new Outbox(OutboxSchema.parse({ path: join(dir, 'outbox.db'), synchronous }), silentLogger(), { syncInWorker });
   await ob.start(new AbortController().signal);
+  if (syncInWorker) {
+    // The worker takes over once it has opened its connection (tens of ms).
+    const until = performance.now() + 5_000;
+    while (!ob.stats().wal_sync.sync_in_worker && performance.now() < until) await new Promise((r) => setTimeout(r, 5));
+  }
   return ob;
+}
+
+const ms = (ns: number) => Number((ns / 1e6).toFixed(2));
+
+interface LoopDelay {
+  p50: number;
+  p99: number;
+  max: number;
+  commits: number;
+  /** Main-thread time per group commit (the inline mode's includes the fsync). */
+  commit_ms_avg: number;
+  commit_ms_max: number;
+  fsync_ms_avg: number;
+}
+
+/**
+ * The event loop's delay while the agent's outbox traffic runs: 200 events/s appended (10 every 50 ms), leased and
+ * acknowledged as the uplink would, group commits every 100 ms with synchronous = FULL.
+ */
+async function benchEventLoop(syncInWorker: boolean, seconds: number): Promise<LoopDelay> {
+  const dir = tempDir();
+  try {
+    const ob = await openOutbox(dir, 'FULL', syncInWorker);
+    const h = monitorEventLoopDelay({ resolution: 2 });
+    let i = 0;
+    const tick = setInterval(() => {
+      for (let k = 0; k < 10; k++, i++) ob.append({ id: eventId(i), topic: 'events/cam1', priority: 'event', payload: event(i) });
+      for (const r of ob.lease(100)) ob.ack(r.seq);
+    }, 50);
+    h.enable();
+    await new Promise((r) => setTimeout(r, seconds * 1000));
+    h.disable();
+    clearInterval(tick);
+    const s = ob.stats();
+    await ob.stop();
+    return {
+      p50: ms(h.percentile(50)),
+      p99: ms(h.percentile(99)),
+      max: ms(h.max),
+      commits: s.commits,
+      commit_ms_avg: s.commit_ms.avg,
+      commit_ms_max: s.commit_ms.max,
+      fsync_ms_avg: s.wal_sync.fsync_ms.avg,
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The disk's own fsync latency (4 kB appended, then fsync), for context: what the inline mode waits for. */
+function fsyncLatency(n = 100): { p50: number; p99: number } {
+  const dir = tempDir();
+  try {
+    const fd = openSync(join(dir, 'probe'), 'w');
+    const buf = Buffer.alloc(4096, 1);
+    const t: number[] = [];
+    for (let k = 0; k < n; k++) {
+      writeSync(fd, buf);
+      const t0 = performance.now();
+      fsyncSync(fd);
+      t.push(performance.now() - t0);
+    }
+    closeSync(fd);
+    t.sort((a, b) => a - b);
+    return { p50: Number(t[Math.floor(n / 2)]!.toFixed(2)), p99: Number(t[Math.ceil(0.99 * n) - 1]!.toFixed(2)) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** Appends per second, including the group commits (the clock stops after the final flush). */
@@ -151,8 +227,44 @@ async function benchUplink(url: string, n: number, window: number): Promise<Rate
   }
 }
 
-export async function benchOutbox(): Promise<Record<string, number>> {
+export interface OutboxBenchOptions {
+  /** Seconds per event-loop-delay run (default 15); each mode runs twice, alternating. */
+  loopSeconds?: number;
+}
+
+export async function benchOutbox(opts: OutboxBenchOptions = {}): Promise<Record<string, number>> {
   const out: Record<string, number> = { outbox_load_avg_1m: Number((loadavg()[0] ?? 0).toFixed(2)) };
+  // Event loop delay, before (fsync inside each commit, on the main thread) and after (in the worker), alternating;
+  // the lower p99 of each is kept (other load on the machine only adds delay).
+  const loopS = opts.loopSeconds ?? 15;
+  const runs: Record<'inline' | 'worker', LoopDelay[]> = { inline: [], worker: [] };
+  for (let r = 0; r < 2; r++) {
+    runs.inline.push(await benchEventLoop(false, loopS));
+    runs.worker.push(await benchEventLoop(true, loopS));
+  }
+  const bestOf = (xs: LoopDelay[]) => xs.reduce((a, b) => (b.p99 < a.p99 ? b : a));
+  const inline = bestOf(runs.inline);
+  const worker = bestOf(runs.worker);
+  const disk = fsyncLatency();
+  Object.assign(out, {
+    event_loop_events_per_s: 200,
+    event_loop_seconds: loopS,
+    event_loop_delay_p99_ms: worker.p99,
+    event_loop_delay_p50_ms: worker.p50,
+    event_loop_delay_max_ms: worker.max,
+    event_loop_delay_p99_ms_inline: inline.p99,
+    event_loop_delay_p50_ms_inline: inline.p50,
+    event_loop_delay_max_ms_inline: inline.max,
+    event_loop_commits: worker.commits,
+    // Main-thread time per group commit: the inline mode's includes the fsync, the worker mode's does not.
+    event_loop_commit_ms_avg: worker.commit_ms_avg,
+    event_loop_commit_ms_max: worker.commit_ms_max,
+    event_loop_commit_ms_avg_inline: inline.commit_ms_avg,
+    event_loop_commit_ms_max_inline: inline.commit_ms_max,
+    worker_wal_fsync_ms_avg: worker.fsync_ms_avg,
+    disk_fsync_ms_p50: disk.p50,
+    disk_fsync_ms_p99: disk.p99,
+  });
   const full = await benchAppend('FULL');
   out.outbox_append_per_s_full = Math.round(full.per_s);
   // Appends per second of CPU time: the same figure without the time the process waited for a core.

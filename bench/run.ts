@@ -5,17 +5,30 @@
  *   npm run bench                      all sections, RSS after 120 s
  *   npm run bench -- --quick           shorter phases, RSS after 30 s, no fleet
  *   npm run bench -- --only detector,pipeline
+ *   npm run bench -- --model models/nanodet-int8.onnx    detector, pipeline, memory, cameras, rss with that model
+ *
+ * Without --model, when models/nanodet-int8.onnx exists the memory, cameras and rss sections also run with it
+ * (memory_int8, cameras_int8, rss_int8), beside the bundled fp32 model.
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { packageRoot } from '../core/paths.js';
 import { benchAnalytics } from './analytics.js';
+import { benchCameras } from './cameras.js';
 import { benchDetector } from './detector.js';
+import { benchEvidence } from './evidence.js';
+import { benchMemory } from './memory.js';
 import { benchOutbox } from './outbox.js';
 import { benchPipeline, benchRss } from './pipeline.js';
 import { benchPlates } from './plates.js';
 import { benchPreview } from './preview.js';
 
-const { values } = parseArgs({ options: { quick: { type: 'boolean' }, only: { type: 'string' } } });
+const { values } = parseArgs({ options: { quick: { type: 'boolean' }, only: { type: 'string' }, model: { type: 'string' } } });
 const quick = values.quick ?? false;
+const model = values.model;
+const int8 = join(packageRoot(), 'models', 'nanodet-int8.onnx');
+const alsoInt8 = !model && existsSync(int8);
 const only = values.only?.split(',');
 const want = (name: string) => !only || only.includes(name);
 
@@ -24,20 +37,35 @@ const run = async (name: string, fn: () => Promise<Record<string, number>>) => {
   if (!want(name)) return;
   process.stderr.write(`bench: ${name}…\n`);
   const t0 = performance.now();
-  results[name] = { ...(await fn()), section_s: Math.round((performance.now() - t0) / 100) / 10 };
+  const section_s = () => Math.round((performance.now() - t0) / 100) / 10;
+  try {
+    results[name] = { ...(await fn()), section_s: section_s() };
+  } catch (err) {
+    // One broken section does not cost the figures of the others (they share the run's conditions).
+    process.stderr.write(`bench: ${name} failed: ${(err as Error).stack ?? String(err)}\n`);
+    results[name] = { failed: 1, section_s: section_s() };
+  }
 };
 
-await run('detector', () => benchDetector({ seconds: quick ? 3 : 8 }));
-await run('pipeline', () => benchPipeline(quick ? 2 : 3));
+await run('detector', () => benchDetector({ seconds: quick ? 3 : 8, config: model ? { model_path: model } : {} }));
+await run('pipeline', () => benchPipeline({ rounds: quick ? 2 : 3, model }));
 await run('analytics', benchAnalytics);
-await run('outbox', benchOutbox);
+await run('outbox', () => benchOutbox({ loopSeconds: quick ? 5 : 15 }));
+await run('memory', () => benchMemory({ model, quick }));
+if (alsoInt8) await run('memory_int8', () => benchMemory({ model: int8, quick }));
+await run('cameras', () => benchCameras({ model, seconds: quick ? 6 : 10, max: quick ? 8 : 16 }));
+if (alsoInt8) await run('cameras_int8', () => benchCameras({ model: int8, seconds: quick ? 6 : 10, max: quick ? 8 : 16 }));
 await run('plates', () => benchPlates({ rounds: quick ? 1 : 3 }));
 await run('preview', async () => ({ ...(await benchPreview({ seconds: quick ? 4 : 15 })) }));
+await run('evidence', () => benchEvidence({ seconds: quick ? 5 : 20, rounds: quick ? 1 : 3 }));
 if (!quick) {
   const { benchFleet } = await import('./fleet.js').catch(() => ({ benchFleet: undefined }));
   if (benchFleet) await run('fleet', () => benchFleet());
+  const { benchCluster } = await import('./cluster.js');
+  await run('cluster', () => benchCluster());
 }
-await run('rss', () => benchRss(quick ? 30 : 120));
+await run('rss', () => benchRss(quick ? 30 : 120, model));
+if (alsoInt8) await run('rss_int8', () => benchRss(quick ? 30 : 120, int8));
 
 // Ratios the issues set goals for, computed from figures of this run.
 const d = results.detector;
@@ -49,6 +77,20 @@ if (d && p) {
     prepost_share_pct: d.prepost_share_pct!,
   };
 }
+// Goals of issue 17, from this run's sections (only those that ran).
+const goals17: Record<string, number | undefined> = {
+  pipeline_vs_raw_model_pinned: results.pipeline?.pinned_pipeline_vs_raw_model,
+  busy_share_pct: results.pipeline?.busy_share_pct,
+  detect_busy_share_pct: results.detector?.detect_busy_share_pct,
+  event_loop_delay_p99_ms: results.outbox?.event_loop_delay_p99_ms,
+  event_loop_delay_p99_ms_inline: results.outbox?.event_loop_delay_p99_ms_inline,
+  rss_mb_end: results.rss?.rss_mb_end,
+  rss_mb_end_int8: results.rss_int8?.rss_mb_end,
+  max_cameras: results.cameras?.max_cameras,
+  max_cameras_int8: results.cameras_int8?.max_cameras,
+};
+const present = Object.entries(goals17).filter((e): e is [string, number] => e[1] !== undefined);
+if (present.length) results.goals = { ...results.goals, ...Object.fromEntries(present) };
 
 const rows = Object.entries(results).flatMap(([section, figures]) => Object.entries(figures).map(([k, v]) => [section, k, String(v)]));
 const w = [0, 1].map((i) => Math.max(...rows.map((r) => r[i]!.length)));

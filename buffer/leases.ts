@@ -50,8 +50,11 @@ export class Leases {
     return this.leased.size;
   }
 
-  /** Leases up to `n` committed, unsent, unleased rows: live first, then the backlog (see LeaseOptions). */
-  lease(n: number, opts: LeaseOptions = {}): OutboxRow[] {
+  /**
+   * Leases up to `n` committed, unsent, unleased rows with a seq below `below` (the durable ones): live first,
+   * then the backlog (see LeaseOptions).
+   */
+  lease(n: number, opts: LeaseOptions = {}, below = MAX_SEQ): OutboxRow[] {
     const out: OutboxRow[] = [];
     if (n <= 0) return out;
     const liveFrom = Math.max(0, opts.liveFrom ?? 0);
@@ -59,9 +62,9 @@ export class Leases {
       this.cursors = [];
       this.cursorLiveFrom = liveFrom;
     }
-    for (let p = 0; p < P && out.length < n; p++) this.leaseFrom(out, 0, p, liveFrom, MAX_SEQ, n - out.length);
+    for (let p = 0; p < P && out.length < n; p++) this.leaseFrom(out, 0, p, liveFrom, below, n - out.length);
     let backlog = Math.min(n - out.length, opts.maxBacklog ?? Infinity);
-    for (let p = 0; p < P && backlog > 0; p++) backlog -= this.leaseFrom(out, 1, p, 0, liveFrom, backlog);
+    for (let p = 0; p < P && backlog > 0; p++) backlog -= this.leaseFrom(out, 1, p, 0, Math.min(liveFrom, below), backlog);
     return out;
   }
 

@@ -5,7 +5,8 @@
 // This is the face the rest of the agent uses; the work is done by its parts:
 //   store.ts         the SQLite file: path checks, open, schema, quick_check, salvage and quarantine
 //   batch.ts         rows appended and not yet committed, and the seq counter
-//   group-commit.ts  the group commit and housekeeping transactions, timers, disk-full handling
+//   group-commit.ts  the group commit and housekeeping transactions, timers, disk-full handling, durability
+//   wal-sync.ts      the worker thread that fsyncs the WAL and checkpoints, off the event loop
 //   leases.ts        lease / ack / release / resend bookkeeping (acknowledged ranges: acked-ranges.ts)
 //   retention.ts     caps (rows, MB), TTL per class, purge of acknowledged rows, counted evictions
 //   ledger.ts        counts of what is stored, so caps and stats need no full scans
@@ -71,6 +72,11 @@ export interface OutboxOptions {
   now?: () => number;
   /** Extra PRAGMA statements applied after open, e.g. `max_page_count = 40` to simulate a full disk in tests. */
   pragmas?: string[];
+  /**
+   * fsync the WAL and checkpoint in a worker thread (default true). false: SQLite syncs inside each commit on the
+   * main thread (benchmarks compare the two).
+   */
+  syncInWorker?: boolean;
 }
 
 const RESERVED_SET = new Set(['seq', 'sent_at', 'replayed']);
@@ -119,7 +125,7 @@ export class Outbox implements Module {
     this.leases = new Leases(this.store, Math.max(1000, Math.min(60_000, config.keep_acked_s * 100)));
     this.failures = new Failures(log, this.now);
     this.retention = new Retention(config, this.ledger, this.batch, this.leases, log, this.now);
-    this.writer = new GroupCommit(config, this.store, this.batch, this.leases, this.ledger, this.retention, this.failures, log, this.now);
+    this.writer = new GroupCommit(config, this.store, this.batch, this.leases, this.ledger, this.retention, this.failures, log, this.now, options.syncInWorker ?? true);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -134,15 +140,15 @@ export class Outbox implements Module {
     }
   }
 
-  /** Flushes the memory batch and closes the database. */
-  stop(): Promise<void> {
-    if (!this.store.isOpen) return Promise.resolve();
+  /** Flushes the memory batch (synced), lets the sync worker finish, and closes the database. */
+  async stop(): Promise<void> {
+    if (!this.store.isOpen) return;
     this.writer.stop();
-    if (!this.writer.commit() && this.batch.size > 0) {
+    if (!this.writer.commit(true) && this.batch.size > 0) {
       this.log.error({ lost_rows: this.batch.size }, 'outbox closed with rows it could not write');
     }
+    await this.writer.closeSync();
     this.close();
-    return Promise.resolve();
   }
 
   /**
@@ -151,6 +157,7 @@ export class Outbox implements Module {
    */
   closeAbruptly(): void {
     this.writer.stop();
+    this.writer.killSync();
     this.close();
   }
 
@@ -163,7 +170,8 @@ export class Outbox implements Module {
 
   /**
    * Queues a message and returns its seq. Synchronous and never waits for the disk: the row is written by
-   * the next group commit. Throws OutboxError only for a malformed message or a closed outbox.
+   * the next group commit, and leased (sent) only once that commit is durable. Throws OutboxError only for a
+   * malformed message or a closed outbox.
    */
   append(msg: OutboxMessage): number {
     this.requireOpen();
@@ -196,13 +204,16 @@ export class Outbox implements Module {
     return seq;
   }
 
-  /** Writes the memory batch now. Returns false when the commit failed (rows stay in memory, retried). */
+  /**
+   * Writes the memory batch now, durably (synced on this thread under FULL): its rows are leasable when this
+   * returns. Returns false when the commit failed (rows stay in memory, retried).
+   */
   flush(): boolean {
     this.requireOpen();
-    return this.writer.commit();
+    return this.writer.commit(true);
   }
 
-  /** Called after each commit that wrote new rows (the uplink drains on it). Returns an unsubscribe function. */
+  /** Called when committed rows have become durable (the uplink drains on it). Returns an unsubscribe function. */
   onCommit(listener: () => void): () => void {
     return this.writer.onCommit(listener);
   }
@@ -215,10 +226,10 @@ export class Outbox implements Module {
   // ---------------------------------------------------------------------------------------------
   // Consumer side (the uplink)
 
-  /** Leases up to `n` committed, unsent, unleased rows: live first, then the backlog (see LeaseOptions). */
+  /** Leases up to `n` durably committed, unsent, unleased rows: live first, then the backlog (see LeaseOptions). */
   lease(n: number, opts: LeaseOptions = {}): OutboxRow[] {
     this.requireOpen();
-    return this.leases.lease(n, opts);
+    return this.leases.lease(n, opts, this.writer.durableNext);
   }
 
   /** Marks a row as delivered (after the broker's PUBACK). Stored with the next group commit. */
@@ -239,7 +250,7 @@ export class Outbox implements Module {
   /** Rows still kept (unsent, leased or acknowledged within keep_acked_s) with from <= seq <= to, in seq order. */
   rangeForResend(from: number, to: number, limit = 10_000): OutboxRow[] {
     this.requireOpen();
-    return this.leases.rangeForResend(from, to, limit);
+    return this.leases.rangeForResend(from, Math.min(to, this.writer.durableNext - 1), limit);
   }
 
   /**
@@ -249,7 +260,7 @@ export class Outbox implements Module {
   nextSession(): number {
     const st = this.requireOpen();
     try {
-      this.sessionFallback = st.bumpMeta.get('session') as number;
+      this.sessionFallback = this.writer.durably(() => st.bumpMeta.get('session') as number);
     } catch (err) {
       this.sessionFallback++;
       this.failures.record(err);

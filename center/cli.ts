@@ -43,7 +43,7 @@ function nonNegative(value: string): number {
 }
 
 /**
- * `center`: the command and its flags (the roadside-agent command tree adds it; agent/cli/framework.ts gives it
+ * `center`: the command and its flags (the roadside-agent command tree adds it; cli/framework.ts gives it
  * the shared error style and exit codes). `done` receives the exit code. The receiver, the sinks and PostgreSQL
  * load only when the command runs, not on every start of the agent's CLI.
  */

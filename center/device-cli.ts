@@ -29,8 +29,8 @@ const positive = (value: string): number => {
 /** A subcommand with the flags every device request needs. */
 function deviceCommand(name: string): Command {
   return new Command(name)
-    .requiredOption('--url <URL>', 'broker URL (mqtt://, mqtts://, ws://, wss://)')
-    .requiredOption('--device <D>', 'device id, or SITE/DEVICE (the site is read from the retained birth otherwise)')
+    .option('--url <URL>', 'broker URL (mqtt://, mqtts://, ws://, wss://); required')
+    .option('--device <D>', 'device id, or SITE/DEVICE (the site is read from the retained birth otherwise); required')
     .addOption(new Option('--protocol <4|5>', 'MQTT version; 4 = 3.1.1').choices(['4', '5']).default('5'))
     .option('--prefix <P>', 'topic prefix of the fleet (default: roadside)')
     .option('--username <U>', 'user name; the password comes from env ROADSIDE_CENTER_PASSWORD')
@@ -44,7 +44,10 @@ function deviceCommand(name: string): Command {
 
 function linkOptions(cmd: Command, io: CliIo): CenterConfigOptions {
   const f = cmd.opts<DeviceFlags & { clientCert?: string; clientKey?: string }>();
-  if ((f.clientCert === undefined) !== (f.clientKey === undefined)) cmd.error('--client-cert and --client-key go together', { exitCode: EXIT.USAGE });
+  const usage = (message: string): never => cmd.error(message, { exitCode: EXIT.USAGE });
+  if (!f.url) usage('--url is required');
+  if (!f.device) usage('--device is required');
+  if ((f.clientCert === undefined) !== (f.clientKey === undefined)) usage('--client-cert and --client-key go together');
   return {
     url: f.url!,
     protocol: f.protocol === '4' ? 4 : 5,
@@ -91,14 +94,15 @@ export function addDeviceCommands(center: Command, io: CliIo, done: (code: numbe
   evidence.addCommand(
     deviceCommand('get')
       .summary('fetch an evidence package chunk by chunk (hashed, resumable) and verify it')
-      .requiredOption('--event <ID>', 'event id (UUID) of the violation')
-      .requiredOption('--out <DIR>', 'directory for the package (a resumed fetch reuses what is there)')
+      .option('--event <ID>', 'event id (UUID) of the violation; required')
+      .option('--out <DIR>', 'directory for the package (a resumed fetch reuses what is there); required')
       .option('--cert <FILE>', "the box's certificate (or public key) for the signature check")
       .option('--signer-ca <FILE>', "the fleet CA that must have issued the package's cert.pem")
       .option('--manifest-sha256 <H>', "the event's evidence.manifest_sha256: the package must be exactly that one")
       .addHelpText('after', '\nExit codes: 0 complete and consistent, 1 fetch or check failed, 64 usage.')
       .action(async (_o: unknown, cmd: Command) => {
-        const f = cmd.opts<{ event: string; out: string; cert?: string; signerCa?: string; manifestSha256?: string }>();
+        const f = cmd.opts<{ event?: string; out?: string; cert?: string; signerCa?: string; manifestSha256?: string }>();
+        if (!f.event || !f.out) cmd.error(`${f.event ? '--out' : '--event'} is required`, { exitCode: EXIT.USAGE });
         const { evidenceGet } = await import('./evidence-get.js');
         done(await evidenceGet({ ...linkOptions(cmd, io), event: f.event, out: f.out, signer_cert: f.cert, signer_ca: f.signerCa, manifest_sha256: f.manifestSha256 }, io));
       }),

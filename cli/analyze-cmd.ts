@@ -1,10 +1,10 @@
 import { extname, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import type { CameraConfig } from '../../config/schema/index.js';
-import { isoTime, type EventDraft } from '../../contract/event.js';
-import { analyzeClip, analyzedCamera, type AnalyzeSummary } from '../../inference/analyze.js';
-import { probeClip, type AnalysedFrame, type ClipInfo, type ReadProgress } from '../../inference/analyze-clip.js';
-import { createLogger } from '../../core/log.js';
+import type { CameraConfig } from '../config/schema/index.js';
+import { isoTime, type EventDraft } from '../contract/event.js';
+import { analyzeClip, analyzedCamera, type AnalyzeSummary } from '../inference/analyze.js';
+import { probeClip, type AnalysedFrame, type ClipInfo, type ReadProgress } from '../inference/analyze-clip.js';
+import { createLogger } from '../core/log.js';
 import { AnalyzeTally, ProgressBar } from './analyze-report.js';
 import { usageError, type CliContext } from './framework.js';
 import { loadConfigOrReport } from './io.js';

@@ -1,7 +1,7 @@
 // What `analyze` tells the technician beside the events: a progress bar while it runs (stderr, terminals only)
 // and, at the end, a table of what every line and zone counted, from the events themselves.
-import type { CameraConfig } from '../../config/schema/index.js';
-import type { EventDraft } from '../../contract/event.js';
+import type { CameraConfig } from '../config/schema/index.js';
+import type { EventDraft } from '../contract/event.js';
 
 /** Crossings of one line in one direction: per class, and per lane (by lane id; '' outside every lane). */
 interface DirectionCount {

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { configJsonSchemaText } from '../../config/json-schema.js';
+import { configJsonSchemaText } from '../config/json-schema.js';
 import type { CliContext } from './framework.js';
 import { loadConfigFileOrReport } from './io.js';
 

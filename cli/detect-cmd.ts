@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import { extname, resolve } from 'node:path';
 import { Command, Option } from 'commander';
-import { createLogger } from '../../core/log.js';
+import { createLogger } from '../core/log.js';
 import { numberIn, sizeValue, usageError, type CliContext } from './framework.js';
 
 interface DetectFlags {
@@ -48,7 +48,7 @@ export function detectCommand(ctx: CliContext): Command {
         if (images.length !== 1) usageError(cmd, `--out draws one image, got ${images.length}`);
         if (!OUT_FORMATS.includes(extname(opts.out).toLowerCase())) usageError(cmd, `--out ${opts.out}: expected a ${OUT_FORMATS.join(', ')} file`);
       }
-      const { detectImages, drawDetections } = await import('../field/detect.js');
+      const { detectImages, drawDetections } = await import('../agent/field/detect.js');
       const { io } = ctx;
       const log = createLogger({ level: 'warn', pretty: 'never', destination: { write: (s: string) => io.stderr(s) } });
       const results = await detectImages(images, { ...opts, model: opts.model && resolve(opts.model) }, log);

@@ -1,11 +1,11 @@
 // The README's command reference, written from the command tree itself: each command's `--help`, so the README
-// cannot say something the program does not. `npx tsx agent/cli/docs.ts --write` updates README.md between
+// cannot say something the program does not. `npx tsx cli/docs.ts --write` updates README.md between
 // the markers; `--check` fails (exit 1) when it is stale, as does tests/integration/agent/cli.test.ts.
 import { readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { packageRoot } from '../../core/paths.js';
+import { packageRoot } from '../core/paths.js';
 import { allCommands, commandLabel } from './framework.js';
 import { buildProgram } from './main.js';
 
@@ -29,7 +29,7 @@ export function renderCommandsMarkdown(): string {
   const rows = commands.map((c) => `| [\`${commandLabel(c)}\`](#${anchor(commandLabel(c))}) | ${c.summary() || c.description()} |`);
   const sections = commands.map((c) => `#### \`${commandLabel(c)}\`\n\n\`\`\`text\n${help(c)}\n\`\`\``);
   return [
-    '<!-- Generated from the command tree by `npx tsx agent/cli/docs.ts --write`: edit agent/cli/, not this section. -->',
+    '<!-- Generated from the command tree by `npx tsx cli/docs.ts --write`: edit cli/, not this section. -->',
     '',
     '| command | what it does |',
     '|---|---|',
@@ -60,11 +60,11 @@ if (invokedDirectly) {
     process.stdout.write(next === text ? 'README.md commands section up to date\n' : 'README.md commands section written\n');
   } else if (mode === '--check') {
     if (next !== text) {
-      process.stderr.write('README.md commands section is stale: run npx tsx agent/cli/docs.ts --write\n');
+      process.stderr.write('README.md commands section is stale: run npx tsx cli/docs.ts --write\n');
       process.exitCode = 1;
     }
   } else {
-    process.stderr.write('usage: npx tsx agent/cli/docs.ts --write | --check\n');
+    process.stderr.write('usage: npx tsx cli/docs.ts --write | --check\n');
     process.exitCode = 64;
   }
 }

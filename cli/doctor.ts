@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { Command } from 'commander';
-import { DEFAULT_CONFIG_FILE } from '../field/locations.js';
-import { readSecretsEnv, secretsProblem } from '../field/secrets-env.js';
+import { DEFAULT_CONFIG_FILE } from '../agent/field/locations.js';
+import { readSecretsEnv, secretsProblem } from '../agent/field/secrets-env.js';
 import { numberIn, usageError, type CliContext, type CliDeps } from './framework.js';
 import { ENV_FILE_HELP } from './run-cmd.js';
 
@@ -44,8 +44,8 @@ async function doctor(cmd: Command, opts: DoctorFlags, ctx: CliContext): Promise
   const problem = secretsProblem(readSecretsEnv(configFile, opts.envFile));
   if (problem) usageError(cmd, problem);
   // Loaded only when it runs: the checks bring the camera, detector and MQTT modules.
-  const { runDoctor } = await import('../field/doctor/index.js');
-  const { formatTable, progressHooks, summaryLine, toJson } = await import('../field/doctor/report.js');
+  const { runDoctor } = await import('../agent/field/doctor/index.js');
+  const { formatTable, progressHooks, summaryLine, toJson } = await import('../agent/field/doctor/report.js');
   const color = io.interactive && !io.env.NO_COLOR;
   const report = await runDoctor(
     { configFile, env: io.env, envFile: opts.envFile, seconds: opts.seconds, user: opts.user, ...ctx.deps.doctor },

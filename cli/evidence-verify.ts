@@ -3,10 +3,10 @@
 import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { Command } from 'commander';
-import { signerKeyFrom, type SignerKey } from '../../contract/evidence.js';
-import { formatVerifyReport, verifyEvidencePackage } from '../../contract/evidence-verify.js';
-import type { CliIo } from '../../core/cli-io.js';
-import { errorMessage, EXIT } from '../../core/errors.js';
+import { signerKeyFrom, type SignerKey } from '../contract/evidence.js';
+import { formatVerifyReport, verifyEvidencePackage } from '../contract/evidence-verify.js';
+import type { CliIo } from '../core/cli-io.js';
+import { errorMessage, EXIT } from '../core/errors.js';
 import type { CliContext } from './framework.js';
 
 export interface EvidenceVerifyArgs {

@@ -3,10 +3,10 @@
 // through the command's CliIo, help terms in the project's `--config FILE` style, and value parsers that say
 // what they expected.
 import { Command, CommanderError, InvalidArgumentError, type Option } from 'commander';
-import { EXIT } from '../../core/errors.js';
-import type { CliIo } from '../../core/cli-io.js';
-import type { DoctorOptions } from '../field/doctor/index.js';
-import type { ProvisionDeps } from '../field/provision.js';
+import { EXIT } from '../core/errors.js';
+import type { CliIo } from '../core/cli-io.js';
+import type { DoctorOptions } from '../agent/field/doctor/index.js';
+import type { ProvisionDeps } from '../agent/field/provision.js';
 
 /** Seams for tests: doctor's clock/disk sources and ffmpeg, provision's prompter and commands. */
 export interface CliDeps {

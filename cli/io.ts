@@ -1,8 +1,8 @@
-import { ConfigError, formatProblems, loadConfig, loadConfigFile, problemSummary, type LoadedConfig } from '../../config/loader.js';
-import type { CliIo } from '../../core/cli-io.js';
-import { EXIT } from '../../core/errors.js';
+import { ConfigError, formatProblems, loadConfig, loadConfigFile, problemSummary, type LoadedConfig } from '../config/loader.js';
+import type { CliIo } from '../core/cli-io.js';
+import { EXIT } from '../core/errors.js';
 
-export { processIo, type CliIo, type Command } from '../../core/cli-io.js';
+export { processIo, type CliIo, type Command } from '../core/cli-io.js';
 
 /** Prints a config's problems (at most MAX_PROBLEMS_SHOWN, then "… and N more"), the summary and `footer`; returns 78. */
 export function reportConfigError(err: ConfigError, file: string, io: CliIo, footer = ''): number {

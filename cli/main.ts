@@ -10,10 +10,10 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
-import { EXIT, errorMessage } from '../../core/errors.js';
-import { redactUrl } from '../../core/log.js';
-import { packageVersion } from '../../core/paths.js';
-import { centerCli } from '../../center/cli.js';
+import { EXIT, errorMessage } from '../core/errors.js';
+import { redactUrl } from '../core/log.js';
+import { packageVersion } from '../core/paths.js';
+import { centerCli } from '../center/cli.js';
 import { analyzeCommand } from './analyze-cmd.js';
 import { completionCommand } from './completion.js';
 import { configCommand } from './config-cmd.js';

@@ -6,11 +6,11 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import sharp from 'sharp';
-import type { CameraConfig } from '../../config/schema/index.js';
-import { isoTime } from '../../contract/event.js';
-import { AgentError } from '../../core/errors.js';
-import type { AnalysedFrame } from '../../inference/analyze-clip.js';
-import { readClip } from '../../inference/camera/clip.js';
+import type { CameraConfig } from '../config/schema/index.js';
+import { isoTime } from '../contract/event.js';
+import { AgentError } from '../core/errors.js';
+import type { AnalysedFrame } from '../inference/analyze-clip.js';
+import { readClip } from '../ingest/clip.js';
 import type { RunningCounts } from './analyze-report.js';
 
 /** An analysed frame with the counts as they stood after it. */

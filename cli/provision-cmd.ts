@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { DEFAULT_CONFIG_FILE, DEFAULT_DATA_DIR } from '../field/locations.js';
+import { DEFAULT_CONFIG_FILE, DEFAULT_DATA_DIR } from '../agent/field/locations.js';
 import { collect, flagValues, usageError, type CliContext } from './framework.js';
 
 /** `provision`: the flags; the work is in agent/field/provision.ts (loaded when the command runs). */
@@ -41,7 +41,7 @@ export function provisionCommand(ctx: CliContext): Command {
         'Exit codes: 0 provisioned, 64 usage / missing input / config exists, 78 config problems, 1 failure.',
     )
     .action(async (_opts: unknown, cmd: Command) => {
-      const { provision, ProvisionInputError } = await import('../field/provision.js');
+      const { provision, ProvisionInputError } = await import('../agent/field/provision.js');
       try {
         ctx.code = await provision(flagValues(cmd), ctx.io, ctx.deps.provision);
       } catch (err) {

@@ -1,11 +1,11 @@
 import { Command } from 'commander';
-import { buildAgent } from '../app.js';
-import { recoverPendingConfig } from '../config-apply/recovery.js';
-import { createLogger } from '../../core/log.js';
-import { DEFAULT_CONFIG_FILE } from '../field/locations.js';
-import { readSecretsEnv, secretsProblem, withSecrets } from '../field/secrets-env.js';
-import { Controller } from '../lifecycle.js';
-import { supervise } from '../supervisor.js';
+import { buildAgent } from '../agent/app.js';
+import { recoverPendingConfig } from '../agent/config-apply/recovery.js';
+import { createLogger } from '../core/log.js';
+import { DEFAULT_CONFIG_FILE } from '../agent/field/locations.js';
+import { readSecretsEnv, secretsProblem, withSecrets } from '../agent/field/secrets-env.js';
+import { Controller } from '../agent/lifecycle.js';
+import { supervise } from '../agent/supervisor.js';
 import { numberIn, usageError, type CliContext } from './framework.js';
 import { loadConfigFileOrReport } from './io.js';
 

@@ -1,5 +1,5 @@
 // Verification of an evidence package on disk (format: contract/evidence.ts): the signature of manifest.json,
-// then every listed file's size and SHA-256. Shared by `evidence verify` (agent/cli) and `center evidence get`
+// then every listed file's size and SHA-256. Shared by `evidence verify` (cli/) and `center evidence get`
 // (center/), which may not import each other. Reads only; files are hashed as streams (a clip can be large).
 import { createHash, verify as verifySignature, X509Certificate } from 'node:crypto';
 import { createReadStream } from 'node:fs';

@@ -87,6 +87,18 @@ export const OutboxHealth = z
   .describe('The durable outbox');
 export type OutboxHealth = z.infer<typeof OutboxHealth>;
 
+export const EvidenceHealth = z
+  .strictObject({
+    packages: z.number().int().min(0).describe('Violation evidence packages kept on the box'),
+    size_mb: nn().describe('Space they take, MB'),
+    unacknowledged: z.number().int().min(0).describe('Packages the center has not fetched (or acknowledged) yet'),
+    evicted_acknowledged: z.number().int().min(0).describe('Packages deleted for space after the center had them, since the agent started'),
+    evicted_unacknowledged: z.number().int().min(0).describe('Packages deleted for space before the center had them (evidence lost), since the agent started'),
+    expired: z.number().int().min(0).describe('Packages deleted for age (evidence.max_days), since the agent started'),
+  })
+  .describe('Violation evidence packages (docs/evidence.md)');
+export type EvidenceHealth = z.infer<typeof EvidenceHealth>;
+
 /** The broker node a box uses (mqtt.url, or one of mqtt.urls): the cluster's view of where each box is. */
 export const BrokerNode = z
   .strictObject({
@@ -194,6 +206,7 @@ export const HealthPayload = z
     detector: DetectorHealth.nullable().describe('null: figures unavailable'),
     outbox: OutboxHealth.nullable().describe('null: figures unavailable'),
     uplink: UplinkHealth.nullable().describe('null: figures unavailable'),
+    evidence: EvidenceHealth.nullable().optional().describe('Evidence packages; absent on boxes without them, null: figures unavailable'),
   })
   .describe('Periodic health report');
 export type HealthPayload = z.infer<typeof HealthPayload>;

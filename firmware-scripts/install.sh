@@ -103,7 +103,7 @@ EnvironmentFile=-$SYS_SECRETS
 Environment=NODE_ENV=production
 # Two malloc arenas instead of one per thread (ORT, libuv, V8 workers): about 14 MB less RSS, measured.
 Environment=MALLOC_ARENA_MAX=2
-ExecStart=$NODE_BIN $SYS_OPT/current/dist/agent/cli/main.js run --config $SYS_CONFIG
+ExecStart=$NODE_BIN $SYS_OPT/current/dist/cli/main.js run --config $SYS_CONFIG
 Restart=on-failure
 RestartSec=5s
 # 64 usage, 78 invalid configuration: restarting cannot fix these.
@@ -165,7 +165,7 @@ chmod 0644 "$JOURNALD_DROPIN"
 cat >"$WRAPPER" <<EOF
 #!/bin/sh
 # Installed by roadside-agent firmware-scripts/install.sh
-exec $NODE_BIN $SYS_OPT/current/dist/agent/cli/main.js "\$@"
+exec $NODE_BIN $SYS_OPT/current/dist/cli/main.js "\$@"
 EOF
 chmod 0755 "$WRAPPER"
 

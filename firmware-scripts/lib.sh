@@ -97,7 +97,7 @@ unpack_release() {
     if [ ${#entries[@]} -eq 1 ] && [ -d "${entries[0]}" ]; then root=${entries[0]}; fi
   fi
   [ -f "$root/package.json" ] || die "$src: no package.json (not a roadside-agent release)"
-  [ -f "$root/dist/agent/cli/main.js" ] || die "$src: no dist/agent/cli/main.js (not a built release)"
+  [ -f "$root/dist/cli/main.js" ] || die "$src: no dist/cli/main.js (not a built release)"
   [ -d "$root/node_modules" ] || say "warning: $src has no node_modules/: the release must bring its production dependencies"
   [ -n "$version" ] || version=$(release_version "$root")
   valid_version "$version" || die "$src: bad or missing version \"$version\""

@@ -5,7 +5,7 @@ import { basename } from 'node:path';
 import { seededUuidv7, useEventIds, type EventObject } from '../contract/event.js';
 import { AgentError } from '../core/errors.js';
 import { CameraAnalytics } from './analytics/index.js';
-import type { Frame } from './camera/index.js';
+import type { Frame } from '../ingest/index.js';
 import type { Detection, FrameContext } from './tracking/types.js';
 
 export interface ClipInfo {

@@ -4,7 +4,7 @@ import type { EventDraft } from '../contract/event.js';
 import { AgentError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { clipStart, deterministicEventIds, ObservedAnalytics, probeClip, reporting, type AnalysedFrame, type ClipInfo, type ReadProgress, type StartFrom } from './analyze-clip.js';
-import { readClip } from './camera/clip.js';
+import { readClip } from '../ingest/clip.js';
 import { Detector } from './detector/index.js';
 import { EvidencePackages, type PackagerStats } from './evidence/index.js';
 import { CameraPipeline, type FrameProducer } from './pipeline.js';

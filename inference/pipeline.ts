@@ -4,9 +4,9 @@ import type { Logger } from '../core/log.js';
 import type { Module } from '../core/module.js';
 import type { CameraConfig } from '../config/schema/index.js';
 import type { CameraAnalytics } from './analytics/index.js';
-import type { Frame } from './camera/index.js';
+import type { Frame } from '../ingest/index.js';
 import type { Detection, DetectResult, Detector } from './detector/index.js';
-import type { RgbFrame } from './frame.js';
+import type { RgbFrame } from '../ingest/frame.js';
 import type { TamperWatcher } from './tamper/index.js';
 
 /** What the pipeline needs of a frame source: CameraSource (live), or a recorded clip (see analyze.ts). */

@@ -2,7 +2,7 @@
 // benchmarks): each frame carries the stream time of its content (showinfo), so evidence cut from the clip later
 // shows exactly the frame that was analysed.
 import { spawn } from 'node:child_process';
-import { AgentError } from '../../core/errors.js';
+import { AgentError } from '../core/errors.js';
 import { filterChain, letterboxGeometry, type FrameTarget } from './ffmpeg-args.js';
 import { parseShowinfo } from './ffmpeg-run.js';
 import { parseStderrLine } from './ffmpeg-stderr.js';

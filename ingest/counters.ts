@@ -1,5 +1,5 @@
 // A camera's frame counters and rates: what its stats report.
-import { EventWindow } from '../../core/time.js';
+import { EventWindow } from '../core/time.js';
 import type { CameraStats } from './types.js';
 
 const FPS_WINDOW_MS = 5_000;

@@ -1,4 +1,4 @@
-import { AgentError } from '../../core/errors.js';
+import { AgentError } from '../core/errors.js';
 
 /** Errors of the camera source (START_ABORTED, CAMERA_CONSUMER_BUSY) and of grabFrame (GrabError). */
 export class CameraError extends AgentError {}

@@ -2,8 +2,8 @@
 // raw RGB on stdout, and (recording ring on) the original stream copied into segments by the same process.
 // Pure functions, no process handling.
 import { fileURLToPath } from 'node:url';
-import { AgentError } from '../../core/errors.js';
-import type { CameraConfig } from '../../config/schema/index.js';
+import { AgentError } from '../core/errors.js';
+import type { CameraConfig } from '../config/schema/index.js';
 import type { Letterbox } from './types.js';
 
 export type ResizeMode = 'stretch' | 'letterbox';

@@ -3,7 +3,7 @@
 // the end why it is gone.
 import type { ChildProcess } from 'node:child_process';
 import type { Writable } from 'node:stream';
-import { errorMessage } from '../../core/errors.js';
+import { errorMessage } from '../core/errors.js';
 import { spawnTied, terminate, type ParentDeathMode } from './child.js';
 import type { FfmpegPlan } from './ffmpeg-args.js';
 import { StreamInfoParser, classifyLine, parseStderrLine, type StderrLine } from './ffmpeg-stderr.js';

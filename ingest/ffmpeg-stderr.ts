@@ -1,6 +1,6 @@
 // ffmpeg's stderr (run with `-loglevel level+…`) turned into reasons a camera is down, and the decoded
 // stream's size.
-import { redactUrl, type Logger } from '../../core/log.js';
+import { redactUrl, type Logger } from '../core/log.js';
 import { encodeUserinfo } from './ffmpeg-args.js';
 import type { CameraReason } from './types.js';
 

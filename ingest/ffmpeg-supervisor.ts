@@ -1,8 +1,8 @@
 // Keeps a camera's ffmpeg running: respawn with backoff after it ends, a watchdog for a missing first
 // frame or a stall, and a stop that waits until the process is gone.
-import { errorMessage } from '../../core/errors.js';
-import { redactUrl, type Logger } from '../../core/log.js';
-import { backoffDelay, type BackoffOptions } from '../../core/time.js';
+import { errorMessage } from '../core/errors.js';
+import { redactUrl, type Logger } from '../core/log.js';
+import { backoffDelay, type BackoffOptions } from '../core/time.js';
 import type { ParentDeathMode } from './child.js';
 import type { CameraCounters } from './counters.js';
 import type { FfmpegPlan } from './ffmpeg-args.js';

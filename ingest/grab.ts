@@ -1,7 +1,7 @@
 // One frame, once: for snapshots and for checking a camera from the CLI.
 import type { Writable } from 'node:stream';
-import { errorMessage } from '../../core/errors.js';
-import type { CameraConfig } from '../../config/schema/index.js';
+import { errorMessage } from '../core/errors.js';
+import type { CameraConfig } from '../config/schema/index.js';
 import { spawnTied, terminate } from './child.js';
 import { buildFfmpegPlan, letterboxGeometry, type FrameTarget } from './ffmpeg-args.js';
 import { StreamInfoParser, classifyLine, makeScrubber, parseStderrLine } from './ffmpeg-stderr.js';

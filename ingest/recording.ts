@@ -5,9 +5,9 @@
 import { readFile, readdir, rename, stat, unlink, writeFile, mkdir } from 'node:fs/promises';
 import { statfsSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import type { RecordingConfig } from '../../config/schema/index.js';
-import { errorMessage } from '../../core/errors.js';
-import type { Logger } from '../../core/log.js';
+import type { RecordingConfig } from '../config/schema/index.js';
+import { errorMessage } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
 import { segmentListName, teeSafePath, type RecordingOutput } from './ffmpeg-args.js';
 import type { StderrLine } from './ffmpeg-stderr.js';
 

@@ -5,11 +5,11 @@
 // With a recording directory the same ffmpeg also records the camera's ring (recording.ts).
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
-import { errorMessage } from '../../core/errors.js';
-import type { Logger } from '../../core/log.js';
-import type { Module } from '../../core/module.js';
-import type { CameraConfig } from '../../config/schema/index.js';
-import { DEFAULT_BACKOFF, type BackoffOptions } from '../../core/time.js';
+import { errorMessage } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import type { Module } from '../core/module.js';
+import type { CameraConfig } from '../config/schema/index.js';
+import { DEFAULT_BACKOFF, type BackoffOptions } from '../core/time.js';
 import { findSetpriv, type ParentDeathMode } from './child.js';
 import { CameraCounters } from './counters.js';
 import { CameraError } from './errors.js';

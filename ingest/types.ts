@@ -1,5 +1,5 @@
 // Public types of the camera source: frames, status, stats.
-import type { RgbFrame } from '../frame.js';
+import type { RgbFrame } from './frame.js';
 
 /**
  * Where the picture sits inside a letterboxed frame. A point (x, y) of the frame maps back to camera

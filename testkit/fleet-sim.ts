@@ -13,7 +13,9 @@ import type { Logger } from '../core/log.js';
 
 export interface SimDeviceOptions {
   inflight_window: number;
-  drain_rate_per_s: number;
+  drain_rate_per_s?: number;
+  /** 5 (default) or 4 (MQTT 3.1.1, e.g. NATS). */
+  protocol?: 4 | 5;
   backoff: { initial_ms: number; max_ms: number; jitter: number };
   health_interval_ms: number;
 }
@@ -89,11 +91,13 @@ export function syntheticHealth(now: number, backlog: number, session: number): 
   };
 }
 
-/** One simulated box: its own SQLite outbox file and MQTT uplink, fed with synthetic events and health. */
+/** One simulated box: its own SQLite outbox file and MQTT uplink (one broker or a list), fed with synthetic events and health. */
 export class SimDevice {
   readonly outbox: Outbox;
   readonly uplink: Uplink;
   readonly key: string;
+  /** Seqs of the health reports it appended (a receiver stores them apart from events). */
+  readonly healthSeqs = new Set<number>();
   private carry = 0;
   private n = 0;
   private nextHealth: number;
@@ -101,15 +105,17 @@ export class SimDevice {
   constructor(
     readonly id: string,
     dir: string,
-    url: string,
+    url: string | string[],
     o: SimDeviceOptions,
     log: Logger,
+    readonly site = SIM_SITE,
   ) {
-    this.key = `${SIM_SITE}/${id}`;
+    this.key = `${site}/${id}`;
     this.outbox = new Outbox(OutboxSchema.parse({ path: join(dir, `${id}.db`), synchronous: 'NORMAL' }), log);
+    const broker = Array.isArray(url) ? { urls: url } : { url };
     this.uplink = new Uplink({
-      config: MqttSchema.parse({ url, inflight_window: o.inflight_window, drain_rate_per_s: o.drain_rate_per_s, backoff: o.backoff, keepalive_s: 10 }),
-      device: { site: SIM_SITE, id },
+      config: MqttSchema.parse({ ...broker, protocol: o.protocol ?? 5, inflight_window: o.inflight_window, drain_rate_per_s: o.drain_rate_per_s ?? 0, backoff: o.backoff, keepalive_s: 10 }),
+      device: { site, id },
       outbox: this.outbox,
       log,
       birth: () => BIRTH,
@@ -122,18 +128,32 @@ export class SimDevice {
     this.carry += (rate * dt_ms) / 1000;
     while (this.carry >= 1) {
       this.carry--;
-      const ev = syntheticEvent(SIM_SITE, this.id, this.n++, now);
-      this.outbox.append({ id: ev.id, topic: relativeTopic.events(ev.camera), priority: PRIORITY[ev.type], payload: ev });
+      this.appendEvent(now);
     }
     if (now >= this.nextHealth) {
       this.nextHealth += health_interval_ms;
       const h = syntheticHealth(now, 0, this.uplink.currentSession);
-      this.outbox.append({ id: h.id, topic: relativeTopic.health, priority: 'health', payload: h });
+      this.healthSeqs.add(this.outbox.append({ id: h.id, topic: relativeTopic.health, priority: 'health', payload: h }));
     }
+  }
+
+  /** Appends `n` events at once (a backlog). */
+  burst(n: number, now = Date.now()): void {
+    for (let i = 0; i < n; i++) this.appendEvent(now);
+  }
+
+  private appendEvent(now: number): void {
+    const ev = syntheticEvent(this.site, this.id, this.n++, now);
+    this.outbox.append({ id: ev.id, topic: relativeTopic.events(ev.camera), priority: PRIORITY[ev.type], payload: ev });
   }
 
   /** Seqs issued so far (1..appended). */
   get appended(): number {
     return this.outbox.nextSeq - 1;
+  }
+
+  /** Every appended row acknowledged by the broker. */
+  get delivered(): boolean {
+    return this.outbox.stats().depth_total === 0 && this.uplink.stats().inflight === 0;
   }
 }

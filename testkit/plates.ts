@@ -5,7 +5,7 @@
  * compression varied. Plate texts come from a table kept here, apart from the reader's own format rules,
  * so a test compares the reader against an independent truth. Deterministic for a given seed.
  */
-import type { RgbFrame } from '../inference/frame.js';
+import type { RgbFrame } from '../ingest/frame.js';
 import { gaussian, prng } from './synthetic-scenes.js';
 
 export type PlateLayout = 'one_line' | 'two_line';

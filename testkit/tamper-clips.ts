@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import type { Frame } from '../inference/camera/types.js';
+import type { Frame } from '../ingest/types.js';
 import { CACHE_DIR, DEMO_CLIP } from './clips.js';
 import { gaussian, prng } from './synthetic-scenes.js';
 

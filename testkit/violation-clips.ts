@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
-import type { RgbFrame } from '../inference/frame.js';
+import type { RgbFrame } from '../ingest/frame.js';
 import type { Box, Detection } from '../inference/tracking/types.js';
 import { CACHE_DIR } from './clips.js';
 import { PLATE_FONTS, renderPlate, type PlateSpec } from './plates.js';

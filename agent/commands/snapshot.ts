@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import sharp from 'sharp';
 import type { CameraConfig } from '../../config/schema/index.js';
-import { grabFrame } from '../../inference/camera/index.js';
+import { grabFrame } from '../../ingest/index.js';
 import { AgentError, errorMessage } from '../../core/errors.js';
 import type { AgentCommands } from './registry.js';
 

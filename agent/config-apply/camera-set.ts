@@ -9,7 +9,7 @@ import type { Logger } from '../../core/log.js';
 import type { Module } from '../../core/module.js';
 import { CameraAnalytics, type DeviceRef, type EventSink, type SignalState } from '../../inference/analytics/index.js';
 import type { ViolationEvidence } from '../../inference/analytics/evidence.js';
-import { CameraSource, type CameraSourceOptions, type CameraStatus, type FrameTarget } from '../../inference/camera/index.js';
+import { CameraSource, type CameraSourceOptions, type CameraStatus, type FrameTarget } from '../../ingest/index.js';
 import type { Detector } from '../../inference/detector/index.js';
 import { CameraPipeline } from '../../inference/pipeline.js';
 import { TamperWatcher } from '../../inference/tamper/index.js';

@@ -1,5 +1,5 @@
 // The probation's view of the running modules: camera frames and states, detector runs, uplink connection.
-import type { CameraSource } from '../../inference/camera/index.js';
+import type { CameraSource } from '../../ingest/index.js';
 import type { Detector } from '../../inference/detector/index.js';
 import type { ProbationProbe } from './probation.js';
 

@@ -1,10 +1,10 @@
-// `roadside-agent provision`: the work behind the command (agent/cli/provision-cmd.ts holds its flags). The parts
+// `roadside-agent provision`: the work behind the command (cli/provision-cmd.ts holds its flags). The parts
 // are in provision/: prompter (questions at a terminal), inputs (checked values), gather (flags + environment +
 // camera probe + questions → Answers), probe (a camera's frame size, or why it gives no picture), tls (key,
 // CSR, given certificates), document (agent.yaml and secrets.env text), apply (the writes and the final check).
 import { existsSync } from 'node:fs';
 import { EXIT } from '../../core/errors.js';
-import type { CliIo } from '../cli/io.js';
+import type { CliIo } from '../../core/cli-io.js';
 import { apply } from './provision/apply.js';
 import { gather, outputLocations, type Values } from './provision/gather.js';
 import { ProvisionInputError } from './provision/inputs.js';

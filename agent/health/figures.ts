@@ -1,8 +1,8 @@
 // The seam between health/status and the modules that own the figures (camera ingest, detector, outbox,
 // uplink, analytics). The controller implements AgentFigures from the real modules; tests use testkit/static-figures.ts.
-import type { CameraHealth, DetectorHealth, OutboxHealth, UplinkHealth } from '../../contract/health.js';
+import type { CameraHealth, DetectorHealth, EvidenceHealth, OutboxHealth, UplinkHealth } from '../../contract/health.js';
 import type { CameraConfig } from '../../config/schema/index.js';
-import type { RgbFrame } from '../../inference/frame.js';
+import type { RgbFrame } from '../../ingest/frame.js';
 
 export type { CameraState, DetectorState } from '../../contract/health.js';
 
@@ -52,6 +52,8 @@ export interface AgentFigures {
    * preview is running. Frames at the detector's input size are fine (the page scales them).
    */
   latestFrame?(cameraId: string): RawFrame | undefined;
+  /** Optional: the evidence packages kept on the box. */
+  evidence?(): EvidenceHealth;
 }
 
 /** The overlay of a camera from its config: what a provider's `cameraOverlay` returns without a reload. */

@@ -292,6 +292,7 @@ export class HealthSampler implements Module {
     const detector = section('detector', () => pickDetector(figures.detector()), null);
     const outbox = section('outbox', () => pickOutbox(figures.outbox()), null);
     const uplink = section('uplink', () => pickUplink(figures.uplink()), null);
+    const evidence = figures.evidence ? section('evidence', () => figures.evidence!(), null) : undefined;
 
     const f = this.fast;
     const sl = this.slow;
@@ -339,6 +340,7 @@ export class HealthSampler implements Module {
       detector,
       outbox,
       uplink,
+      ...(evidence !== undefined ? { evidence } : {}),
     };
   }
 }

@@ -16,9 +16,9 @@ import type { Writable } from 'node:stream';
 import { errorMessage } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import { Backoff } from '../../core/time.js';
-import { terminate } from '../../inference/camera/child.js';
-import { letterboxGeometry } from '../../inference/camera/ffmpeg-args.js';
-import type { RgbFrame } from '../../inference/frame.js';
+import { terminate } from '../../ingest/child.js';
+import { letterboxGeometry } from '../../ingest/ffmpeg-args.js';
+import type { RgbFrame } from '../../ingest/frame.js';
 
 interface Mpeg1MuxerOptions {
   url: string;

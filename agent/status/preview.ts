@@ -8,7 +8,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Writable } from 'node:stream';
 import type { CameraConfig } from '../../config/schema/index.js';
-import { buildFfmpegPlan } from '../../inference/camera/ffmpeg-args.js';
+import { buildFfmpegPlan } from '../../ingest/ffmpeg-args.js';
 import { AgentError, errorMessage } from '../../core/errors.js';
 import { redactUrl, type Logger } from '../../core/log.js';
 

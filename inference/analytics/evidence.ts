@@ -8,7 +8,7 @@ import sharp from 'sharp';
 import type { EventOf, Evidence, EvidenceImages } from '../../contract/event.js';
 import { errorMessage } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
-import type { RgbFrame } from '../frame.js';
+import type { RgbFrame } from '../../ingest/frame.js';
 import type { Box } from '../tracking/types.js';
 
 /** The violations that carry evidence. */

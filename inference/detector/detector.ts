@@ -12,9 +12,11 @@ import { buildGate, resolveClassNames } from './classes.js';
 import type { DecoderOptions } from './decoders/index.js';
 import { DetectorError } from './errors.js';
 import type { PolygonPoints } from './geometry.js';
+import { nextRunId } from './handoff.js';
 import { loadImageFrame } from './image.js';
 import type { ModelInfo } from './pipeline.js';
-import { runMessage, type WorkerDebug, type WorkerInit } from './protocol.js';
+import { hwcToChw } from './preprocess.js';
+import type { WorkerDebug, WorkerInit } from './protocol.js';
 import { FrameScheduler, type Pending } from './scheduler.js';
 import { DetectorCounters } from './stats.js';
 import { SupervisedWorker, type RunOutcome } from './supervised-worker.js';
@@ -48,8 +50,13 @@ export interface DetectorEvents {
  * The object detector: one ONNX Runtime session in one worker thread, shared by all cameras.
  *
  * Scheduling: each camera has a single waiting slot; a newer frame replaces the waiting one (the older call
- * resolves `{status: 'replaced'}` and counts as skipped for that camera). When the worker is free it takes the
- * next camera with a waiting frame in round-robin order, so a fast camera cannot starve a slow one.
+ * resolves `{status: 'replaced'}` and counts as skipped for that camera). The worker takes the next camera with a
+ * waiting frame in round-robin order, so a fast camera cannot starve a slow one.
+ *
+ * Hand-over (handoff.ts): the main thread pre-processes the next frame and queues it in the worker while the
+ * worker still runs the current one, so the worker goes from one session.run to the next without waiting for
+ * the main thread. Until the worker starts it, that frame can still be replaced by a newer frame of its camera
+ * or overtaken by a camera the round-robin serves first (it is taken back). The frame's bytes are read in place.
  *
  * Supervision: a run longer than stuck_timeout_s, or a worker that dies, gets the worker terminated and
  * restarted; the frame in flight is rejected (DETECTOR_STUCK / DETECTOR_CRASHED), waiting frames stay queued.
@@ -68,6 +75,8 @@ export class Detector extends EventEmitter<DetectorEvents> implements Module {
   private readonly queue = new FrameScheduler();
   private readonly counters = new DetectorCounters();
   private readonly worker: SupervisedWorker;
+  /** The frame queued in the worker behind the running one, while it can still be taken back. */
+  private queuedInWorker: Pending | undefined;
   private seq = 0;
 
   constructor(
@@ -169,13 +178,27 @@ export class Detector extends EventEmitter<DetectorEvents> implements Module {
         ),
       );
     }
-    this.counters.submitted(cameraId);
+    const queuedAt = performance.now();
+    this.counters.submitted(cameraId, queuedAt);
     return new Promise<DetectResult>((resolve, reject) => {
-      const old = this.queue.offer({ cameraId, frame, queuedAt: performance.now(), resolve, reject });
-      if (old) {
-        this.counters.skipped(cameraId);
-        old.resolve({ status: 'replaced', buffer: old.frame.data.buffer });
-      }
+      // Settled once (the busy share counts the frame as waiting until then).
+      let waiting = true;
+      const settle = (): boolean => {
+        if (!waiting) return false;
+        waiting = false;
+        this.counters.settled(performance.now());
+        return true;
+      };
+      const p: Pending = {
+        cameraId,
+        frame,
+        queuedAt,
+        resolve: (r) => settle() && resolve(r),
+        reject: (e) => settle() && reject(e),
+      };
+      const old = this.queue.offer(p);
+      if (old) this.replaced(old);
+      this.takeBackIfOvertaken();
       this.dispatch();
     });
   }
@@ -184,46 +207,96 @@ export class Detector extends EventEmitter<DetectorEvents> implements Module {
   async detectImage(path: string, cameraId = 'image'): Promise<Extract<DetectResult, { status: 'done' }>> {
     const frame = await loadImageFrame(path, this.cfg.input_size, this.cfg.resize);
     for (;;) {
-      const res = await this.detect(cameraId, { ...frame, data: frame.data.slice() });
+      const res = await this.detect(cameraId, frame);
       if (res.status === 'done') return res;
     }
   }
 
   stats(): DetectorStats {
-    return this.counters.snapshot(this.state, this.cfg, this.worker.restartFigures);
+    return this.counters.snapshot(this.state, this.cfg, this.worker.restartFigures, performance.now());
   }
 
-  /** Hands waiting frames to the worker while it is free. */
+  /** Hands waiting frames to the worker: one to run when it is idle, one to queue behind the running one. */
   private dispatch(): void {
-    while (this.state === 'running' && this.worker.idle) {
+    while (this.state === 'running') {
+      const idle = this.worker.idle;
+      if (!idle && !this.worker.canQueue) return;
       const p = this.queue.take();
       if (!p) return;
-      const { msg, transfer, copied } = runMessage(++this.seq, p.cameraId, p.frame, this.rois.get(p.cameraId));
-      if (copied) this.counters.copied();
-      let run: Promise<RunOutcome>;
-      try {
-        run = this.worker.run(msg, transfer);
-      } catch (err) {
-        this.counters.failed(p.cameraId);
-        p.reject(new DetectorError('DETECTOR_BAD_FRAME', `cannot hand the frame to the worker: ${(err as Error).message}`, { cause: err }));
-        continue;
-      }
-      const sentAt = performance.now();
-      run.then(
-        (o) => this.onDone(p, o, sentAt),
-        (err: DetectorError) => this.onRunFailed(p, err),
-      );
+      this.send(p, idle);
     }
   }
 
-  private onDone(p: Pending, { reply, total_ms }: RunOutcome, sentAt: number): void {
-    const timing: DetectTiming = { ...reply.timing, total_ms, wait_ms: sentAt - p.queuedAt };
+  private send(p: Pending, idle: boolean): void {
+    const pixels = this.cfg.input_size.width * this.cfg.input_size.height;
+    let pre_ms = 0;
+    this.seq = nextRunId(this.seq);
+    let run: Promise<RunOutcome>;
+    try {
+      run = this.worker.run({
+        id: this.seq,
+        cameraId: p.cameraId,
+        geometry: p.frame,
+        roi: this.rois.get(p.cameraId),
+        fill: (input) => {
+          const t0 = performance.now();
+          hwcToChw(p.frame.data, input, pixels);
+          pre_ms = performance.now() - t0;
+        },
+      });
+    } catch (err) {
+      this.counters.failed(p.cameraId);
+      p.reject(new DetectorError('DETECTOR_BAD_FRAME', `cannot hand the frame to the worker: ${(err as Error).message}`, { cause: err }));
+      return;
+    }
+    if (!idle) this.queuedInWorker = p;
+    run.then(
+      (o) => this.onOutcome(p, o, pre_ms),
+      (err: DetectorError) => this.onRunFailed(p, err),
+    );
+  }
+
+  /**
+   * A frame arrived: the frame queued in the worker must still be the one the round-robin serves next (not
+   * replaced by a newer frame of its camera, not overtaken by another camera), else it is taken back, unless the
+   * worker has already started it.
+   */
+  private takeBackIfOvertaken(): void {
+    const q = this.queuedInWorker;
+    if (!q || this.queue.stillFirst(q) || !this.worker.cancelQueued()) return;
+    this.queuedInWorker = undefined;
+    this.counters.requeue();
+    const superseded = this.queue.putBack(q);
+    if (superseded) this.replaced(superseded);
+  }
+
+  private replaced(old: Pending): void {
+    this.counters.skipped(old.cameraId);
+    old.resolve({ status: 'replaced', buffer: old.frame.data.buffer });
+  }
+
+  private onOutcome(p: Pending, o: RunOutcome, pre_ms: number): void {
+    if (this.queuedInWorker === p) this.queuedInWorker = undefined;
+    if (o.status === 'not_started') {
+      // Queued behind a run whose worker died: it goes to the next worker, or fails with the detector.
+      if (this.state === 'failed') p.reject(new DetectorError('DETECTOR_FAILED', 'detector failed; the agent must restart'));
+      else if (this.state === 'stopped') p.reject(new DetectorError('DETECTOR_NOT_RUNNING', 'detector stopped'));
+      else {
+        const superseded = this.queue.restore(p);
+        if (superseded) this.replaced(superseded);
+      }
+      this.dispatch();
+      return;
+    }
+    const { reply, total_ms, started_at } = o;
+    const timing: DetectTiming = { pre_ms, model_ms: reply.timing.model_ms, post_ms: reply.timing.post_ms, total_ms, wait_ms: Math.max(0, started_at - p.queuedAt) };
     this.counters.done(p.cameraId, timing);
-    p.resolve({ status: 'done', detections: reply.detections satisfies Detection[], timing, buffer: reply.buffer });
+    p.resolve({ status: 'done', detections: reply.detections satisfies Detection[], timing, buffer: p.frame.data.buffer });
     this.dispatch();
   }
 
   private onRunFailed(p: Pending, err: DetectorError): void {
+    if (this.queuedInWorker === p) this.queuedInWorker = undefined;
     // A stop is not the frame's fault; anything else (run error, stuck, crashed) counts against its camera.
     if (err.code !== 'DETECTOR_NOT_RUNNING') this.counters.failed(p.cameraId);
     p.reject(err);

@@ -1,5 +1,5 @@
 import type { DetectorConfig } from '../../config/schema/detector.js';
-import { letterboxGeometry } from '../camera/ffmpeg-args.js';
+import { letterboxGeometry } from '../../ingest/ffmpeg-args.js';
 import type { DetectorFrame } from './types.js';
 
 /** Letterbox band grey, as the camera source pads (YOLO convention). */

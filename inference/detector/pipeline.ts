@@ -6,7 +6,7 @@ import { DetectorError } from './errors.js';
 import type { PolygonPoints } from './geometry.js';
 import { postprocess, PostprocessScratch, type FrameGeometry } from './postprocess.js';
 import { hwcToChw } from './preprocess.js';
-import { createSession } from './session.js';
+import { createSession, type SessionMemoryOptions } from './session.js';
 import type { Detection } from './types.js';
 
 export interface PipelineOptions {
@@ -23,6 +23,8 @@ export interface PipelineOptions {
   nms_iou: number;
   min_area_px: number;
   max_detections: number;
+  /** ONNX Runtime memory options (benchmarks); defaults as in session.ts. */
+  session?: SessionMemoryOptions;
 }
 
 export interface ModelInfo {
@@ -45,29 +47,30 @@ export interface PipelineResult {
 
 /**
  * One ONNX session with its reused buffers: HWC uint8 → CHW float32 → session.run → decoder → camera-pixel
- * detections. Runs inside the detector worker (session.run blocks its thread); usable in-process too.
+ * detections. In the detector's worker the main thread has already done the first step (handoff.ts) and
+ * `runInput` does the rest (session.run blocks its thread); `run` does all of it in-process (benchmarks).
  */
 export class Pipeline {
-  private readonly input: Float32Array;
-  private readonly tensor: Tensor;
+  /** The in-process input buffer, allocated by the first `run` (the worker gets its inputs from the host). */
+  private own: { input: Float32Array; tensor: Tensor } | undefined;
   private readonly candidates = new Candidates();
   private readonly scratch = new PostprocessScratch();
   private readonly gate: ScoreGate;
+  private readonly dims: readonly number[];
 
   private constructor(
     private readonly session: InferenceSession,
     private readonly decoder: Decoder,
     readonly info: ModelInfo,
     private readonly o: PipelineOptions,
-    TensorClass: typeof Tensor,
+    private readonly TensorClass: typeof Tensor,
   ) {
-    this.input = new Float32Array(3 * o.input_width * o.input_height);
-    this.tensor = new TensorClass('float32', this.input, [1, 3, o.input_height, o.input_width]);
     this.gate = { byClass: Float32Array.from(o.gate.byClass), other: o.gate.other };
+    this.dims = [1, 3, o.input_height, o.input_width];
   }
 
   static async create(o: PipelineOptions): Promise<Pipeline> {
-    const session = await createSession(o.model_path, { threads: o.threads, spinning: o.spinning });
+    const session = await createSession(o.model_path, { threads: o.threads, spinning: o.spinning, ...o.session });
     try {
       const input = checkInput(session, o);
       const outputs: OutputInfo[] = session.outputMetadata.map((m) => ({ name: m.name, dims: m.isTensor ? [...m.shape] : [] }));
@@ -93,6 +96,7 @@ export class Pipeline {
     }
   }
 
+  /** The whole path in-process: pre-processing into this pipeline's own buffer, then `runInput`. */
   async run(frame: PipelineFrame, roi?: PolygonPoints): Promise<PipelineResult> {
     const { input_width: w, input_height: h } = this.o;
     if (frame.width !== w || frame.height !== h || frame.data.length !== w * h * 3) {
@@ -101,12 +105,45 @@ export class Pipeline {
         `frame ${frame.width}x${frame.height} with ${frame.data.length} bytes does not match the model input ${w}x${h} RGB (${w * h * 3} bytes)`,
       );
     }
+    const own = this.ownInput();
     const t0 = performance.now();
-    hwcToChw(frame.data, this.input, w * h);
+    hwcToChw(frame.data, own.input, w * h);
+    const pre_ms = performance.now() - t0;
+    const res = await this.infer(own.tensor, frame, roi);
+    return { detections: res.detections, timing: { pre_ms, ...res.timing } };
+  }
+
+  /** session.run and post-processing on an input already in CHW float32 (3 × width × height values). */
+  async runInput(input: Float32Array, frame: FrameGeometry, roi?: PolygonPoints): Promise<{ detections: Detection[]; timing: { model_ms: number; post_ms: number } }> {
+    const { input_width: w, input_height: h } = this.o;
+    if (input.length !== 3 * w * h || frame.width !== w || frame.height !== h) {
+      throw new DetectorError('DETECTOR_BAD_FRAME', `input of ${input.length} values for a ${frame.width}x${frame.height} frame does not match the model input ${w}x${h} (${3 * w * h} values)`);
+    }
+    return this.infer(new this.TensorClass('float32', input, this.dims), frame, roi);
+  }
+
+  /** session.run alone on the in-process input buffer (benchmarks: the model's own ceiling). */
+  async runModelOnly(): Promise<void> {
+    await this.session.run({ [this.info.input_name]: this.ownInput().tensor }, this.decoder.outputNames);
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+
+  private ownInput(): { input: Float32Array; tensor: Tensor } {
+    if (!this.own) {
+      const input = new Float32Array(3 * this.o.input_width * this.o.input_height);
+      this.own = { input, tensor: new this.TensorClass('float32', input, this.dims) };
+    }
+    return this.own;
+  }
+
+  private async infer(tensor: Tensor, frame: FrameGeometry, roi: PolygonPoints | undefined): Promise<{ detections: Detection[]; timing: { model_ms: number; post_ms: number } }> {
     const t1 = performance.now();
     let raw: InferenceSession.ReturnType;
     try {
-      raw = await this.session.run({ [this.info.input_name]: this.tensor }, this.decoder.outputNames);
+      raw = await this.session.run({ [this.info.input_name]: tensor }, this.decoder.outputNames);
     } catch (err) {
       throw new DetectorError('DETECTOR_RUN_FAILED', `session.run failed: ${(err as Error).message}`, { cause: err });
     }
@@ -126,16 +163,7 @@ export class Pipeline {
       this.scratch,
     );
     const t3 = performance.now();
-    return { detections, timing: { pre_ms: t1 - t0, model_ms: t2 - t1, post_ms: t3 - t2 } };
-  }
-
-  /** session.run alone on the current input buffer (benchmarks: the model's own ceiling). */
-  async runModelOnly(): Promise<void> {
-    await this.session.run({ [this.info.input_name]: this.tensor }, this.decoder.outputNames);
-  }
-
-  async release(): Promise<void> {
-    await this.session.release();
+    return { detections, timing: { model_ms: t2 - t1, post_ms: t3 - t2 } };
   }
 }
 

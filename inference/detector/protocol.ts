@@ -2,7 +2,7 @@
 import type { SerializedError } from './errors.js';
 import type { PolygonPoints } from './geometry.js';
 import type { ModelInfo, PipelineOptions } from './pipeline.js';
-import type { Detection, DetectorFrame, Letterbox } from './types.js';
+import type { Detection, DetectorFrame } from './types.js';
 
 /**
  * Test hooks, honoured only when set explicitly through DetectorOptions.debug (never from the config file):
@@ -25,19 +25,20 @@ export interface WorkerInit {
   debug?: WorkerDebug;
 }
 
-export interface RunMessage {
+/** A worker thread's workerData: the init, and the claim cells of RunClaims (handoff.ts) it shares with its host. */
+export interface WorkerData extends WorkerInit {
+  claims: SharedArrayBuffer;
+}
+
+/** The frame's geometry, all the worker needs of it besides the pre-processed input (handoff.ts). */
+export type RunGeometry = Pick<DetectorFrame, 'width' | 'height' | 'source_width' | 'source_height' | 'letterbox'>;
+
+export interface RunMessage extends RunGeometry {
   type: 'run';
   id: number;
   camera_id: string;
-  /** Transferred (or shared) bytes; the frame is `length` bytes from `byte_offset`. */
-  buffer: ArrayBufferLike;
-  byte_offset: number;
-  length: number;
-  width: number;
-  height: number;
-  source_width: number;
-  source_height: number;
-  letterbox?: Letterbox;
+  /** The model input, planar CHW float32, filled on the main thread; transferred, and back with the reply. */
+  input: ArrayBuffer;
   roi?: PolygonPoints;
 }
 
@@ -51,8 +52,8 @@ export interface CloseMessage {
 
 export type ToWorker = RunMessage | CloseMessage;
 
-/** A run's answer. */
-export type RunReply = Extract<FromWorker, { type: 'result' | 'run_error' }>;
+/** A run's answer (`skipped`: it was cancelled before the worker claimed it). */
+export type RunReply = Extract<FromWorker, { type: 'result' | 'run_error' | 'skipped' }>;
 
 export type FromWorker =
   | { type: 'ready'; info: ModelInfo }
@@ -61,46 +62,26 @@ export type FromWorker =
       type: 'result';
       id: number;
       detections: Detection[];
-      timing: { pre_ms: number; model_ms: number; post_ms: number };
-      buffer: ArrayBufferLike;
+      timing: { model_ms: number; post_ms: number };
+      input: ArrayBuffer;
     }
-  | { type: 'run_error'; id: number; error: SerializedError; buffer: ArrayBufferLike };
+  | { type: 'run_error'; id: number; error: SerializedError; input: ArrayBuffer }
+  /** The host cancelled the run before the worker claimed it: only its input buffer comes back. */
+  | { type: 'skipped'; id: number; input: ArrayBuffer };
 
-/**
- * A frame as a run message. Its bytes are transferred without a copy when the view covers a whole
- * ArrayBuffer, read in place when shared, and copied (`copied`) when the view is part of a larger buffer
- * (e.g. a pooled Buffer): transferring that would take its neighbours along.
- */
-export function runMessage(id: number, cameraId: string, frame: DetectorFrame, roi: PolygonPoints | undefined): { msg: RunMessage; transfer: ArrayBuffer[]; copied: boolean } {
-  const { data } = frame;
-  let buffer: ArrayBufferLike = data.buffer;
-  let offset = data.byteOffset;
-  const transfer: ArrayBuffer[] = [];
-  let copied = false;
-  if (!(data.buffer instanceof ArrayBuffer)) {
-    // SharedArrayBuffer: the worker reads it in place; nothing to transfer.
-  } else if (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength) {
-    transfer.push(data.buffer);
-  } else {
-    const copy = data.slice();
-    buffer = copy.buffer;
-    offset = 0;
-    transfer.push(copy.buffer);
-    copied = true;
-  }
+/** A run message for a frame whose input buffer is already filled; the buffer is the only transfer. */
+export function runMessage(id: number, cameraId: string, frame: RunGeometry, input: ArrayBuffer, roi: PolygonPoints | undefined): RunMessage {
   const msg: RunMessage = {
     type: 'run',
     id,
     camera_id: cameraId,
-    buffer,
-    byte_offset: offset,
-    length: data.length,
+    input,
     width: frame.width,
     height: frame.height,
     source_width: frame.source_width,
     source_height: frame.source_height,
-    letterbox: frame.letterbox,
     roi,
   };
-  return { msg, transfer, copied };
+  if (frame.letterbox) msg.letterbox = frame.letterbox;
+  return msg;
 }

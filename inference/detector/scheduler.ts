@@ -20,6 +20,8 @@ export class FrameScheduler {
   private readonly order: string[] = [];
   /** Camera served last: the round-robin resumes after it. */
   private lastServed: string | undefined;
+  /** lastServed before the last take(), for putBack(). */
+  private servedBefore: string | undefined;
 
   /** Puts a frame in its camera's slot; returns the frame it replaced, if any (the caller settles it). */
   offer(p: Pending): Pending | undefined {
@@ -31,15 +33,50 @@ export class FrameScheduler {
 
   /** Next camera with a waiting frame, round-robin from the one after the last served. */
   take(): Pending | undefined {
+    const p = this.first(this.lastServed);
+    if (p) {
+      this.servedBefore = this.lastServed;
+      this.lastServed = p.cameraId;
+      this.slots.delete(p.cameraId);
+    }
+    return p;
+  }
+
+  /**
+   * Whether `p`, the frame taken last, would still be taken first were it back in its slot: no newer frame of
+   * its camera waits, and no camera the round-robin serves before it has a frame waiting.
+   */
+  stillFirst(p: Pending): boolean {
+    return !this.slots.has(p.cameraId) && this.first(this.servedBefore, p) === p;
+  }
+
+  /**
+   * Undoes the last take(): `p` goes back to its slot and the round-robin to where it was. Returns `p` when a
+   * newer frame of its camera has arrived meanwhile and keeps the slot (the caller settles `p` as replaced).
+   */
+  putBack(p: Pending): Pending | undefined {
+    this.lastServed = this.servedBefore;
+    return this.restore(p);
+  }
+
+  /**
+   * Returns a frame taken earlier to its slot (its run never started: the worker died first), unless a newer frame
+   * of its camera is waiting: then `p` is returned (the caller settles it as replaced).
+   */
+  restore(p: Pending): Pending | undefined {
+    if (this.slots.has(p.cameraId)) return p;
+    this.slots.set(p.cameraId, p);
+    return undefined;
+  }
+
+  /** The first waiting frame after camera `after` in round-robin order, counting `extra` as waiting in its slot. */
+  private first(after: string | undefined, extra?: Pending): Pending | undefined {
     const n = this.order.length;
-    const from = this.lastServed === undefined ? 0 : this.order.indexOf(this.lastServed) + 1;
+    const from = after === undefined ? 0 : this.order.indexOf(after) + 1;
     for (let k = 0; k < n; k++) {
-      const p = this.slots.get(this.order[(from + k) % n]!);
-      if (p) {
-        this.lastServed = p.cameraId;
-        this.slots.delete(p.cameraId);
-        return p;
-      }
+      const cam = this.order[(from + k) % n]!;
+      const p = this.slots.get(cam) ?? (extra?.cameraId === cam ? extra : undefined);
+      if (p) return p;
     }
     return undefined;
   }

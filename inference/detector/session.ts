@@ -1,7 +1,17 @@
 import type { InferenceSession } from 'onnxruntime-node';
 import { DetectorError } from './errors.js';
 
-export interface SessionOptions {
+/** ONNX Runtime's memory features, each on unless set false (bench/memory.ts measures what they cost). */
+export interface SessionMemoryOptions {
+  /** The CPU arena allocator (enableCpuMemArena): keeps freed blocks for reuse, grows in chunks. */
+  cpu_mem_arena?: boolean;
+  /** Memory pattern planning (enableMemPattern): one pre-planned block per run for the intermediate tensors. */
+  mem_pattern?: boolean;
+  /** Pre-packing of constant weights into the kernels' layouts (session.disable_prepacking when false). */
+  prepacking?: boolean;
+}
+
+export interface SessionOptions extends SessionMemoryOptions {
   threads: number;
   spinning: boolean;
 }
@@ -9,14 +19,18 @@ export interface SessionOptions {
 /** ONNX Runtime session options: intra-op threads, spinning as a session config entry, full graph optimisation. */
 export function sessionOptions(o: SessionOptions): InferenceSession.SessionOptions {
   const spin = o.spinning ? '1' : '0';
+  const session: Record<string, unknown> = { intra_op: { allow_spinning: spin }, inter_op: { allow_spinning: spin } };
+  if (o.prepacking === false) session.disable_prepacking = '1';
   return {
     intraOpNumThreads: o.threads,
     interOpNumThreads: 1,
     executionMode: 'sequential',
     graphOptimizationLevel: 'all',
+    ...(o.cpu_mem_arena === false ? { enableCpuMemArena: false } : {}),
+    ...(o.mem_pattern === false ? { enableMemPattern: false } : {}),
     // Flattened by the Node binding into config entries session.intra_op.allow_spinning etc.
     // (onnxruntime_session_options_config_keys.h). Spinning off: idle threads sleep instead of burning a core.
-    extra: { session: { intra_op: { allow_spinning: spin }, inter_op: { allow_spinning: spin } } },
+    extra: { session },
   };
 }
 

@@ -1,12 +1,14 @@
-// The detector's worker under supervision: one run at a time, a stuck run or a dead thread gets the worker
-// replaced, too many replacements in the window are fatal.
+// The detector's worker under supervision: the run it is inside plus at most one queued behind it, a stuck run or
+// a dead thread gets the worker replaced, too many replacements in the window are fatal.
 import { performance } from 'node:perf_hooks';
 import type { DetectorConfig } from '../../config/schema/detector.js';
 import type { Logger } from '../../core/log.js';
 import { backoffDelay, EventWindow } from '../../core/time.js';
 import { deserializeError, DetectorError } from './errors.js';
+import type { PolygonPoints } from './geometry.js';
+import { InputBuffers } from './handoff.js';
 import type { ModelInfo } from './pipeline.js';
-import type { RunMessage, RunReply, WorkerInit } from './protocol.js';
+import { runMessage, type RunGeometry, type RunReply, type WorkerInit } from './protocol.js';
 import type { RestartFigures } from './stats.js';
 import type { RestartEvent, RestartReason } from './types.js';
 import { WorkerHost } from './worker-host.js';
@@ -26,18 +28,36 @@ export interface SupervisionHooks {
   failed: (err: DetectorError) => void;
 }
 
-/** A run's reply with the round trip measured here. */
-export interface RunOutcome {
-  reply: Extract<RunReply, { type: 'result' }>;
-  /** From handing the frame to the worker until its reply was back. */
-  total_ms: number;
-}
-
-interface InFlight {
+/** One frame for the worker. */
+export interface RunRequest {
   id: number;
   cameraId: string;
-  sentAt: number;
-  timer: NodeJS.Timeout;
+  geometry: RunGeometry;
+  roi: PolygonPoints | undefined;
+  /** Pre-processing, on the calling (main) thread: fills the model input (CHW float32, 0..1). */
+  fill: (input: Float32Array) => void;
+}
+
+/**
+ * How a run ended, unless it failed (the promise rejects). `not_started`: it was queued behind a run whose
+ * worker died, so it never reached ONNX Runtime; the frame can go to the next worker.
+ */
+export type RunOutcome =
+  | {
+      status: 'done';
+      reply: Extract<RunReply, { type: 'result' }>;
+      /** performance.now() when it became the worker's current run (posted to an idle worker, or the run before it answered). */
+      started_at: number;
+      /** From started_at until its reply was back. */
+      total_ms: number;
+    }
+  | { status: 'not_started' };
+
+interface Run {
+  id: number;
+  cameraId: string;
+  startedAt: number;
+  timer: NodeJS.Timeout | undefined;
   resolve: (o: RunOutcome) => void;
   reject: (e: DetectorError) => void;
 }
@@ -83,17 +103,22 @@ class RestartHistory {
 }
 
 /**
- * Owns the worker host, the run in flight with its stuck timer, and the restarts. A run longer than
- * stuck_timeout_s gets the worker killed (its thread is hung) and replaced; a dead worker is replaced;
- * the run in flight rejects (DETECTOR_STUCK / DETECTOR_CRASHED). `stop()` closes the worker gracefully.
+ * Owns the worker host, its runs and their input buffers, and the restarts. The worker holds the run it is inside
+ * (`running`, with its stuck timer) and at most one queued behind it (`queued`: pre-processed and posted, so the
+ * worker starts it the moment the running one is answered; cancellable until the worker claims it). A run longer
+ * than stuck_timeout_s gets the worker killed (its thread is hung) and replaced; a dead worker is replaced; the
+ * running run rejects (DETECTOR_STUCK / DETECTOR_CRASHED), the queued one ends `not_started`. `stop()` closes the
+ * worker gracefully.
  */
 export class SupervisedWorker {
   private host: WorkerHost | undefined;
   private init: WorkerInit | undefined;
-  private inflight: InFlight | undefined;
+  private running: Run | undefined;
+  private queued: Run | undefined;
   private restartTimer: NodeJS.Timeout | undefined;
   private active = false;
   private readonly history: RestartHistory;
+  private inputs: InputBuffers | undefined;
 
   constructor(
     private readonly cfg: SupervisionConfig,
@@ -103,9 +128,19 @@ export class SupervisedWorker {
     this.history = new RestartHistory(cfg.restart_window_s, cfg.max_restarts);
   }
 
-  /** A worker has loaded its model and nothing is in flight. */
+  /** A worker has loaded its model and runs nothing: a run posted now starts at once. */
   get idle(): boolean {
-    return this.active && !this.inflight && this.host?.ready === true;
+    return this.active && !this.running && this.host?.ready === true;
+  }
+
+  /** The worker runs a frame and nothing is queued behind it: a run posted now waits in the worker's queue. */
+  get canQueue(): boolean {
+    return this.active && this.running !== undefined && !this.queued && this.host?.ready === true;
+  }
+
+  /** Id of the run queued behind the running one, if any. */
+  get queuedId(): number | undefined {
+    return this.queued?.id;
   }
 
   get restartFigures(): RestartFigures {
@@ -115,6 +150,7 @@ export class SupervisedWorker {
   /** Starts the first worker and waits for its model; an aborted start closes it before rejecting. */
   async start(init: WorkerInit, signal?: AbortSignal): Promise<ModelInfo> {
     this.init = init;
+    this.inputs = new InputBuffers(3 * init.pipeline.input_width * init.pipeline.input_height);
     this.active = true;
     try {
       return await this.spawn(signal);
@@ -125,69 +161,109 @@ export class SupervisedWorker {
     }
   }
 
-  /** Rejects the run in flight and closes the worker (it leaves ONNX Runtime first; terminated only after a grace). */
+  /** Rejects the runs in the worker and closes it (it leaves ONNX Runtime first; terminated only after a grace). */
   async stop(): Promise<void> {
     this.active = false;
     clearTimeout(this.restartTimer);
-    this.settleInflight(new DetectorError('DETECTOR_NOT_RUNNING', 'detector stopped'));
     const host = this.host;
     this.host = undefined;
+    // The queued run is taken back so the thread goes straight to its exit.
+    if (this.queued) host?.claims.cancel(this.queued.id);
+    const err = new DetectorError('DETECTOR_NOT_RUNNING', 'detector stopped');
+    this.settle('running', (r) => r.reject(err));
+    this.settle('queued', (r) => r.reject(err));
     await host?.close();
   }
 
   /**
-   * Hands one run to the worker (only when `idle`). Throws when it cannot be posted; the promise rejects
-   * with the run's error, or DETECTOR_STUCK / DETECTOR_CRASHED / DETECTOR_NOT_RUNNING.
+   * Pre-processes a frame into an input buffer and posts it: it runs at once when the worker is `idle`, or is
+   * queued behind the running one when `canQueue`. Throws otherwise, or when `fill` throws. The promise
+   * rejects with the run's error, or DETECTOR_STUCK / DETECTOR_CRASHED / DETECTOR_NOT_RUNNING.
    */
-  run(msg: RunMessage, transfer: ArrayBuffer[]): Promise<RunOutcome> {
+  run(req: RunRequest): Promise<RunOutcome> {
     const host = this.host;
-    if (!this.idle || !host) throw new DetectorError('DETECTOR_NOT_RUNNING', 'detector worker is busy or not ready');
-    host.post(msg, transfer);
+    if (!host || !(this.idle || this.canQueue)) throw new DetectorError('DETECTOR_NOT_RUNNING', 'detector worker is busy or not ready');
+    const inputs = this.inputs!;
+    const input = inputs.take();
+    try {
+      req.fill(new Float32Array(input));
+    } catch (err) {
+      inputs.give(input);
+      throw err;
+    }
+    host.post(runMessage(req.id, req.cameraId, req.geometry, input, req.roi));
     return new Promise<RunOutcome>((resolve, reject) => {
-      const timer = setTimeout(() => this.onStuck(msg.id), this.cfg.stuck_timeout_s * 1000);
-      timer.unref();
-      this.inflight = { id: msg.id, cameraId: msg.camera_id, sentAt: performance.now(), timer, resolve, reject };
+      const r: Run = { id: req.id, cameraId: req.cameraId, startedAt: 0, timer: undefined, resolve, reject };
+      if (this.running) this.queued = r;
+      else this.begin(r);
     });
   }
 
+  /**
+   * Takes the queued run back before the worker claims it (its promise never settles; the caller keeps the
+   * frame). False when nothing is queued or the worker has already started it.
+   */
+  cancelQueued(): boolean {
+    const q = this.queued;
+    if (!q || !this.host?.claims.cancel(q.id)) return false;
+    this.queued = undefined;
+    return true;
+  }
+
+  private begin(r: Run): void {
+    r.startedAt = performance.now();
+    r.timer = setTimeout(() => this.onStuck(r.id), this.cfg.stuck_timeout_s * 1000);
+    r.timer.unref();
+    this.running = r;
+  }
+
   private async spawn(signal?: AbortSignal): Promise<ModelInfo> {
-    const host: WorkerHost = new WorkerHost(this.init!, {
-      reply: (msg) => this.onReply(host, msg),
-      death: (err) => this.failWorker('crash', err),
-    }, this.log);
+    const host: WorkerHost = new WorkerHost(
+      this.init!,
+      {
+        reply: (msg) => this.onReply(host, msg),
+        death: (err) => this.failWorker('crash', err),
+      },
+      this.log,
+    );
     this.host = host;
     return host.start(Math.max(30_000, this.cfg.stuck_timeout_s * 1000), signal);
   }
 
   private onReply(host: WorkerHost, msg: RunReply): void {
-    const f = this.inflight;
-    if (host !== this.host || !f || f.id !== msg.id) return;
+    this.inputs?.give(msg.input);
+    const f = this.running;
+    if (msg.type === 'skipped' || host !== this.host || !f || f.id !== msg.id) return;
     clearTimeout(f.timer);
-    this.inflight = undefined;
+    this.running = undefined;
+    // The worker takes the queued run next, without waiting for us: it is the current run from now.
+    const next = this.queued;
+    this.queued = undefined;
+    if (next) this.begin(next);
     if (msg.type === 'result') {
       this.history.succeeded();
-      f.resolve({ reply: msg, total_ms: performance.now() - f.sentAt });
+      f.resolve({ status: 'done', reply: msg, started_at: f.startedAt, total_ms: performance.now() - f.startedAt });
     } else {
       f.reject(deserializeError(msg.error));
     }
   }
 
   private onStuck(id: number): void {
-    const f = this.inflight;
+    const f = this.running;
     if (!f || f.id !== id) return;
     const err = new DetectorError('DETECTOR_STUCK', `detector run on camera ${f.cameraId} exceeded stuck_timeout_s (${this.cfg.stuck_timeout_s} s); worker restarted`);
     this.failWorker('stuck', err);
   }
 
-  private settleInflight(err: DetectorError): void {
-    const f = this.inflight;
-    this.inflight = undefined;
-    if (!f) return;
-    clearTimeout(f.timer);
-    f.reject(err);
+  private settle(which: 'running' | 'queued', fn: (r: Run) => void): void {
+    const r = this[which];
+    this[which] = undefined;
+    if (!r) return;
+    clearTimeout(r.timer);
+    fn(r);
   }
 
-  /** Drops the worker, rejects the run in flight, and restarts after a delay or gives up after max_restarts. */
+  /** Drops the worker and its runs, and restarts after a delay or gives up after max_restarts. */
   private failWorker(reason: RestartReason, err: DetectorError): void {
     if (!this.active) return;
     const host = this.host;
@@ -195,7 +271,8 @@ export class SupervisedWorker {
     // A stuck thread does not answer `close`; a dead or unloaded one has nothing left in ONNX Runtime.
     if (reason === 'stuck') host?.kill();
     else void host?.close();
-    this.settleInflight(err);
+    this.settle('running', (r) => r.reject(err));
+    this.settle('queued', (r) => r.resolve({ status: 'not_started' }));
     const inWindow = this.history.record(reason);
     if (inWindow >= this.cfg.max_restarts) {
       this.active = false;

@@ -1,5 +1,5 @@
 /** Types shared by the detector and its callers. */
-import type { Letterbox } from '../camera/types.js';
+import type { Letterbox } from '../../ingest/types.js';
 import type { Detection } from '../tracking/types.js';
 
 /** One detected object, in camera (source) pixels: the tracker's input type (inference/tracking/types.ts). */
@@ -10,11 +10,11 @@ export type { Letterbox };
 
 /**
  * A frame already scaled to the model input size (ffmpeg does that): packed HWC RGB, 8 bits per channel.
- * The camera source's `Frame` (inference/camera/types.ts) fits as is.
+ * The camera source's `Frame` (ingest/types.ts) fits as is.
  * Without `letterbox` the frame was stretched from `source_width` x `source_height`.
  *
- * Ownership: `data`'s ArrayBuffer is handed to the detector's worker without a copy (transferred) when the view
- * covers its whole buffer, so it is detached after `detect()` dispatches it; the result hands it back as `buffer`.
+ * Ownership: `data` stays the caller's and is never detached or copied: the main thread reads it once to fill the
+ * model input (inference/detector/handoff.ts). Do not change it until `detect()` has settled.
  */
 export interface DetectorFrame {
   data: Uint8Array;
@@ -26,15 +26,15 @@ export interface DetectorFrame {
 }
 
 export interface DetectTiming {
-  /** HWC uint8 → CHW float32, in the worker. */
+  /** HWC uint8 → CHW float32, on the main thread (overlapping the worker's previous run when one was running). */
   pre_ms: number;
   /** session.run. */
   model_ms: number;
   /** Decode, thresholds, mapping to camera pixels, ROI, NMS, in the worker. */
   post_ms: number;
-  /** From handing the frame to the worker until its result was back on the main thread. */
+  /** From the moment the frame became the worker's current run until its result was back on the main thread. */
   total_ms: number;
-  /** Time the frame waited in its camera's slot before the worker took it. */
+  /** Time the frame waited (its camera's slot, then queued behind the previous run) before it became the current run. */
   wait_ms: number;
 }
 
@@ -43,7 +43,7 @@ export type DetectResult =
       status: 'done';
       detections: Detection[];
       timing: DetectTiming;
-      /** The frame's bytes, back from the worker: reuse them for a later frame if you like. */
+      /** The frame's `data.buffer` (never detached): reuse it for a later frame if you like. */
       buffer: ArrayBufferLike;
     }
   | {
@@ -87,9 +87,20 @@ export interface DetectorStats {
   wait_ms_mean: number;
   /** (pre + post) / model, percent. */
   prepost_share_pct: number;
+  /**
+   * Time inside session.run over the wall time while at least one frame was waiting for its detection (submitted,
+   * not yet answered), since start, percent. 100 would be a worker that never waits while a frame is ready.
+   */
+  busy_share_pct: number;
+  /** Seconds inside session.run since start. */
+  model_s_total: number;
+  /** Seconds during which at least one frame was waiting for its detection, since start. */
+  frames_waiting_s_total: number;
   /** Frames skipped (replaced) over all cameras. */
   skipped: number;
-  /** Frames that had to be copied because their view did not cover a whole transferable buffer. */
+  /** Frames taken back from the worker's queue because another frame had to go first (pre-processing redone). */
+  requeued: number;
+  /** Frames copied on the way to the worker: always 0 (frames are read in place on the main thread; kept for dashboards). */
   frame_copies: number;
   cameras: Record<string, CameraDetectorStats>;
 }

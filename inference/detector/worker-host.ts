@@ -5,8 +5,9 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../../core/log.js';
 import { deserializeError, DetectorError } from './errors.js';
+import { RunClaims } from './handoff.js';
 import type { ModelInfo } from './pipeline.js';
-import type { CloseMessage, FromWorker, RunMessage, RunReply, WorkerInit } from './protocol.js';
+import type { CloseMessage, FromWorker, RunMessage, RunReply, WorkerData, WorkerInit } from './protocol.js';
 
 /**
  * How long a closing worker may take to finish its model load or run and exit before it is terminated.
@@ -18,7 +19,7 @@ export const CLOSE_GRACE_MS = 5_000;
 const TERMINATE_WAIT_MS = 2_000;
 
 export interface WorkerHostHooks {
-  /** A run's reply (after the model loaded). */
+  /** A run's reply, or its input buffer back when it was cancelled (after the model loaded). */
   reply: (msg: RunReply) => void;
   /** The thread died after its model loaded (crash, uncaught exception, exit). Called at most once. */
   death: (err: DetectorError) => void;
@@ -41,6 +42,8 @@ export class WorkerHost {
   private detached = false;
   private exited = false;
   private closing: Promise<'closed' | 'terminated'> | undefined;
+  /** Who takes a posted run: this thread, or the host taking it back (handoff.ts). */
+  readonly claims = new RunClaims();
 
   constructor(
     private readonly init: WorkerInit,
@@ -60,7 +63,7 @@ export class WorkerHost {
   async start(timeoutMs: number, signal?: AbortSignal): Promise<ModelInfo> {
     const aborted = () => new DetectorError('DETECTOR_NOT_RUNNING', 'detector start aborted');
     if (signal?.aborted) throw aborted();
-    const w = createWorker(this.init);
+    const w = createWorker({ ...this.init, claims: this.claims.buffer });
     this.worker = w;
     w.once('exit', () => (this.exited = true));
     w.on('message', (msg: FromWorker) => this.onMessage(msg));
@@ -87,10 +90,11 @@ export class WorkerHost {
     }
   }
 
-  /** Hands a run to the thread. Throws when the message cannot be posted (e.g. a buffer not transferable). */
-  post(msg: RunMessage, transfer: ArrayBuffer[]): void {
+  /** Hands a run to the thread, its input buffer transferred; claimable by the thread until cancelled. */
+  post(msg: RunMessage): void {
     if (!this.ready || !this.worker) throw new DetectorError('DETECTOR_NOT_RUNNING', 'detector worker is not ready');
-    this.worker.postMessage(msg, transfer);
+    this.claims.offer(msg.id);
+    this.worker.postMessage(msg, [msg.input]);
   }
 
   /**
@@ -164,7 +168,7 @@ export class WorkerHost {
  * (ERR_UNKNOWN_FILE_EXTENSION ".ts", seen on 20.20), so the .ts fallback registers tsx's loader in a tiny
  * eval'd bootstrap first. tsx is a dev dependency: only sources need it.
  */
-function createWorker(init: WorkerInit): Worker {
+function createWorker(init: WorkerData): Worker {
   const js = new URL('./worker.js', import.meta.url);
   const opts = { workerData: init, name: 'detector' };
   if (existsSync(fileURLToPath(js))) return new Worker(js, opts);

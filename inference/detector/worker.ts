@@ -1,27 +1,32 @@
 /**
- * Detector worker thread: owns the ONNX session (session.run blocks this thread, not the agent's main loop),
- * pre- and post-processing. One frame at a time; the main thread schedules.
+ * Detector worker thread: owns the ONNX session (session.run blocks this thread, not the agent's main loop) and
+ * the post-processing. The main thread schedules and pre-processes (handoff.ts); a run posted behind the running
+ * one is taken from this thread's message queue as soon as the running one is answered, unless the host
+ * cancelled it first (RunClaims).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { serializeError } from './errors.js';
+import { RunClaims } from './handoff.js';
 import { Pipeline } from './pipeline.js';
-import type { FromWorker, RunMessage, ToWorker, WorkerInit } from './protocol.js';
+import type { FromWorker, RunMessage, ToWorker, WorkerData } from './protocol.js';
 
 const port = parentPort;
 if (!port) throw new Error('detector worker must run in a worker thread');
-const init = workerData as WorkerInit;
+const init = workerData as WorkerData;
 const debug = init.debug ?? {};
+const claims = new RunClaims(init.claims);
 
 /** Blocks the thread like a long native call would (Atomics.wait on a private cell, woken by nobody). */
 function block(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
-function send(msg: FromWorker, transfer: ArrayBufferLike[] = []): void {
-  port!.postMessage(msg, transfer.filter((b): b is ArrayBuffer => b instanceof ArrayBuffer));
+function send(msg: FromWorker, transfer: ArrayBuffer[]): void {
+  port!.postMessage(msg, transfer);
 }
 
 async function handle(pipeline: Pipeline, m: RunMessage): Promise<void> {
+  if (!claims.claim(m.id)) return send({ type: 'skipped', id: m.id, input: m.input }, [m.input]);
   try {
     if (debug.crash_camera !== undefined && m.camera_id === debug.crash_camera) {
       setImmediate(() => {
@@ -31,25 +36,15 @@ async function handle(pipeline: Pipeline, m: RunMessage): Promise<void> {
     }
     if (debug.hang_camera !== undefined && m.camera_id === debug.hang_camera) block(debug.hang_ms ?? 3_600_000);
     const t0 = performance.now();
-    const res = await pipeline.run(
-      {
-        data: new Uint8Array(m.buffer, m.byte_offset, m.length),
-        width: m.width,
-        height: m.height,
-        source_width: m.source_width,
-        source_height: m.source_height,
-        letterbox: m.letterbox,
-      },
-      m.roi,
-    );
+    const res = await pipeline.runInput(new Float32Array(m.input), m, m.roi);
     if (debug.delay_ms) {
       const rest = debug.delay_ms - (performance.now() - t0);
       if (rest > 0) block(rest);
       res.timing.model_ms += Math.max(0, rest);
     }
-    send({ type: 'result', id: m.id, detections: res.detections, timing: res.timing, buffer: m.buffer }, [m.buffer]);
+    send({ type: 'result', id: m.id, detections: res.detections, timing: res.timing, input: m.input }, [m.input]);
   } catch (err) {
-    send({ type: 'run_error', id: m.id, error: serializeError(err, 'DETECTOR_RUN_FAILED'), buffer: m.buffer }, [m.buffer]);
+    send({ type: 'run_error', id: m.id, error: serializeError(err, 'DETECTOR_RUN_FAILED'), input: m.input }, [m.input]);
   }
 }
 
@@ -61,7 +56,7 @@ if (debug.load_delay_ms) block(debug.load_delay_ms);
 const created: Promise<Pipeline | undefined> = Pipeline.create(init.pipeline).then(
   (pipeline) => pipeline,
   (err: unknown) => {
-    send({ type: 'init_error', error: serializeError(err, 'DETECTOR_MODEL_LOAD') });
+    send({ type: 'init_error', error: serializeError(err, 'DETECTOR_MODEL_LOAD') }, []);
     return undefined;
   },
 );
@@ -91,5 +86,5 @@ port.on('message', (m: ToWorker) => {
 });
 
 void created.then((pipeline) => {
-  if (pipeline && !closing) send({ type: 'ready', info: pipeline.info });
+  if (pipeline && !closing) send({ type: 'ready', info: pipeline.info }, []);
 });

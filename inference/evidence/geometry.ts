@@ -1,7 +1,7 @@
 // Boxes from camera pixels (the detector maps its boxes back to them, undoing its stretch or letterbox) to the
 // pixels of a picture of the same view: the full-resolution frame decoded from the recording, or the analysed
 // frame at the detector's input size.
-import type { Letterbox } from '../camera/types.js';
+import type { Letterbox } from '../../ingest/types.js';
 import type { Box } from '../tracking/types.js';
 
 /** Margin added around a vehicle box on every side, as a fraction of its size. */

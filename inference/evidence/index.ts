@@ -7,7 +7,7 @@ import type { AnalyticsConfig, CameraConfig, Config } from '../../config/schema/
 import type { Logger } from '../../core/log.js';
 import { DEFAULT_MODEL, packageVersion } from '../../core/paths.js';
 import type { DeviceRef } from '../analytics/outlet.js';
-import type { ResizeMode } from '../camera/ffmpeg-args.js';
+import type { ResizeMode } from '../../ingest/ffmpeg-args.js';
 import { type ModelRef } from './manifest.js';
 import { EvidencePackager } from './packager.js';
 import type { PlateReaderRef } from './plates.js';

@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { setPriority } from 'node:os';
 import { AgentError } from '../../core/errors.js';
-import type { RgbFrame } from '../frame.js';
+import type { RgbFrame } from '../../ingest/frame.js';
 
 export class EvidenceMediaError extends AgentError {}
 

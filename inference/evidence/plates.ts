@@ -3,7 +3,7 @@
 import type { PlatesConfig } from '../../config/schema/recognizers.js';
 import { errorMessage } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
-import type { RgbFrame } from '../frame.js';
+import type { RgbFrame } from '../../ingest/frame.js';
 import { cropRgb } from '../recognizers/crop.js';
 import { PlateVote, wantsPlateRead, type PlateResult, type PlateVerdict } from '../recognizers/plate/index.js';
 import type { Recognizer } from '../recognizers/types.js';

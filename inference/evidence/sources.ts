@@ -3,7 +3,7 @@
 import { copyFile, link, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { MONO_CLOCK_ID, RING_INDEX_FILE, type RingIndex, type RingSegment } from '../camera/recording.js';
+import { MONO_CLOCK_ID, RING_INDEX_FILE, type RingIndex, type RingSegment } from '../../ingest/recording.js';
 import type { MediaInput } from './media.js';
 
 /** When the violation happened, in both of the events' clocks. */
@@ -156,7 +156,7 @@ function dist(s: RingSegment, clockOf: (s: RingSegment, end: boolean) => number,
 }
 
 /**
- * A recorded clip read by `readClip` (inference/camera/clip.ts): its frames' `mono_ms` are their stream times,
+ * A recorded clip read by `readClip` (ingest/clip.ts): its frames' `mono_ms` are their stream times,
  * so the violation is at mono_ms / 1000 s of the clip.
  */
 export class ClipSource implements MediaSource {

@@ -1,4 +1,4 @@
-import type { RgbFrame } from '../frame.js';
+import type { RgbFrame } from '../../ingest/frame.js';
 
 /**
  * The part of `frame` under `box` ([x1, y1, x2, y2] in the frame's own pixels), grown by `margin` of the box

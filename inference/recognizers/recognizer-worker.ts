@@ -7,7 +7,7 @@
 import type { Worker } from 'node:worker_threads';
 import type { Logger } from '../../core/log.js';
 import { EventWindow } from '../../core/time.js';
-import type { RgbFrame } from '../frame.js';
+import type { RgbFrame } from '../../ingest/frame.js';
 import { deserializeRecognizerError, RecognizerError } from './errors.js';
 import type { FromRecognizerWorker, RecognizeMessage, RecognizerWorkerDebug, RecognizerWorkerInit } from './protocol.js';
 import { startWorkerScript } from './worker-thread.js';

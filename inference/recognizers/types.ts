@@ -4,7 +4,7 @@
  * its models (in a worker), `stop()` releases them; `recognize()` reads one crop.
  */
 import type { Module } from '../../core/module.js';
-import type { RgbFrame } from '../frame.js';
+import type { RgbFrame } from '../../ingest/frame.js';
 
 export interface Recognizer<Result> extends Module {
   /**

@@ -1,7 +1,7 @@
 // What one tamper check measures on a frame: a small grey thumbnail (exposure, detail, registration), sharpness
 // as fine over coarse Laplacian energy at the frame's own resolution, and raw samples to tell a frozen picture.
 // One pass over precomputed sample offsets: no allocation per check.
-import type { RgbFrame } from '../frame.js';
+import type { RgbFrame } from '../../ingest/frame.js';
 
 /** Thumbnail size: a 4:3 grid over the picture (any aspect is stretched onto it). */
 export const THUMB_W = 64;

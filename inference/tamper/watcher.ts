@@ -7,7 +7,7 @@ import type { HealthReason } from '../../contract/health.js';
 import { errorMessage } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { DeviceRef, EventSink } from '../analytics/index.js';
-import type { Frame } from '../camera/types.js';
+import type { Frame } from '../../ingest/types.js';
 import { Hysteresis, type Stamp, type Transition } from './hysteresis.js';
 import { FrameSampler, THUMB_H, THUMB_W, type FrameMeasures, type PictureRegion } from './measures.js';
 import { loadReference, prepareReference, REFERENCE_SCHEMA, ReferenceLearner, retireReference, saveReference, type TamperReference } from './reference.js';

@@ -1,4 +1,4 @@
-import type { RgbFrame } from '../frame.js';
+import type { RgbFrame } from '../../ingest/frame.js';
 
 /** Axis-aligned box [x1, y1, x2, y2] in camera pixels (x right, y down). */
 export type Box = [x1: number, y1: number, x2: number, y2: number];

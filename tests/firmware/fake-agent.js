@@ -1,5 +1,5 @@
 // Stand-in for the agent in the firmware-scripts tests: serves GET /healthz on 127.0.0.1:$AGENT_PORT.
-// In a fake release (tests/firmware/helpers.bash make_release) it is dist/agent/cli/main.js and reads its
+// In a fake release (tests/firmware/helpers.bash make_release) it is dist/cli/main.js and reads its
 // behaviour from <release>/fake.json: {"version": "0.2.0", "mode": "healthy" | "unhealthy" | "crash"}.
 // FAKE_MODE overrides the mode. /sick always answers 503.
 import { readFileSync } from 'node:fs';
@@ -7,7 +7,7 @@ import { createServer } from 'node:http';
 
 let cfg = { mode: 'healthy', version: '0.0.0' };
 try {
-  cfg = { ...cfg, ...JSON.parse(readFileSync(new URL('../../../fake.json', import.meta.url), 'utf8')) };
+  cfg = { ...cfg, ...JSON.parse(readFileSync(new URL('../../fake.json', import.meta.url), 'utf8')) };
 } catch {
   // not inside a fake release: defaults
 }

@@ -34,10 +34,10 @@ common_teardown() {
 make_release() {
   local version=$1 mode=${2:-healthy} kind=${3:-tar} dir
   dir=$BATS_TEST_TMPDIR/build-$version-$mode/package
-  mkdir -p "$dir/dist/agent/cli" "$dir/node_modules" "$dir/firmware-scripts"
+  mkdir -p "$dir/dist/cli" "$dir/node_modules" "$dir/firmware-scripts"
   printf '{\n  "name": "roadside-agent",\n  "version": "%s",\n  "type": "module"\n}\n' "$version" >"$dir/package.json"
   printf '{"version": "%s", "mode": "%s"}\n' "$version" "$mode" >"$dir/fake.json"
-  cp "$BATS_TEST_DIRNAME/fake-agent.js" "$dir/dist/agent/cli/main.js"
+  cp "$BATS_TEST_DIRNAME/fake-agent.js" "$dir/dist/cli/main.js"
   cp "$SCRIPTS"/*.sh "$dir/firmware-scripts/"
   if [ "$kind" = dir ]; then
     echo "$dir"

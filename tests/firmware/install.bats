@@ -17,7 +17,7 @@ teardown() { common_teardown; }
   [ "$(stat -c %a "$ROOT/var/lib/roadside-agent")" = 750 ]
   grep -qx "chown roadside:roadside $ROOT/etc/roadside-agent $ROOT/var/lib/roadside-agent" "$STUB_CALLS"
 
-  [ -f "$ROOT/opt/roadside-agent/releases/0.1.0/dist/agent/cli/main.js" ]
+  [ -f "$ROOT/opt/roadside-agent/releases/0.1.0/dist/cli/main.js" ]
   [ "$(current)" = releases/0.1.0 ]
   # No staging directory left behind.
   [ -z "$(find "$ROOT/opt/roadside-agent/releases" -maxdepth 1 -name '.incoming*')" ]
@@ -26,7 +26,7 @@ teardown() { common_teardown; }
   for line in 'Type=simple' 'User=roadside' 'Restart=on-failure' 'WatchdogSec=60s' 'NotifyAccess=all' \
     'EnvironmentFile=-/etc/roadside-agent/secrets.env' 'NoNewPrivileges=yes' 'ProtectSystem=strict' \
     'ReadWritePaths=/var/lib/roadside-agent /etc/roadside-agent' 'PrivateTmp=yes' 'ProtectHome=yes' 'RestartPreventExitStatus=64 78' \
-    'ExecStart=/usr/bin/node /opt/roadside-agent/current/dist/agent/cli/main.js run --config /etc/roadside-agent/agent.yaml' \
+    'ExecStart=/usr/bin/node /opt/roadside-agent/current/dist/cli/main.js run --config /etc/roadside-agent/agent.yaml' \
     'WantedBy=multi-user.target'; do
     grep -qxF "$line" "$unit" || { echo "missing in unit: $line"; false; }
   done
@@ -35,7 +35,7 @@ teardown() { common_teardown; }
 
   grep -qx 'SystemMaxUse=200M' "$ROOT/etc/systemd/journald.conf.d/50-roadside-agent.conf"
   [ -x "$ROOT/usr/local/bin/roadside-agent" ]
-  grep -qx 'exec /usr/bin/node /opt/roadside-agent/current/dist/agent/cli/main.js "$@"' "$ROOT/usr/local/bin/roadside-agent"
+  grep -qx 'exec /usr/bin/node /opt/roadside-agent/current/dist/cli/main.js "$@"' "$ROOT/usr/local/bin/roadside-agent"
 
   grep -qx 'systemctl daemon-reload' "$STUB_CALLS"
   grep -qx 'systemctl enable roadside-agent.service' "$STUB_CALLS"
@@ -79,7 +79,7 @@ teardown() { common_teardown; }
   tar -czf "$BATS_TEST_TMPDIR/bogus.tgz" -C "$BATS_TEST_TMPDIR/bogus" package
   run "$SCRIPTS/install.sh" --release "$BATS_TEST_TMPDIR/bogus.tgz"
   [ "$status" -ne 0 ]
-  [[ $output == *"dist/agent/cli/main.js"* ]]
+  [[ $output == *"dist/cli/main.js"* ]]
   [ ! -e "$ROOT/opt/roadside-agent/current" ]
   [ -z "$(find "$ROOT/opt/roadside-agent/releases" -mindepth 1 -maxdepth 1)" ]
 }

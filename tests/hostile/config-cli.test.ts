@@ -5,8 +5,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { CliIo } from '../../agent/cli/io.js';
-import { cli } from '../../agent/cli/main.js';
+import type { CliIo } from '../../cli/io.js';
+import { cli } from '../../cli/main.js';
 
 const INVALID = 'tests/fixtures/configs/invalid';
 const CLIP = join(process.cwd(), 'tests/fixtures/clips/vtest-20s.mp4');
@@ -178,7 +178,7 @@ describe('7. piped output is complete', () => {
     const flag = join(base, 'cli-exited');
     const codeFile = join(base, 'cli-code');
     const script = [
-      '("$4" --import tsx agent/cli/main.ts config check "$1" 2>&1 >/dev/null; echo $? > "$3"; touch "$2")',
+      '("$4" --import tsx cli/main.ts config check "$1" 2>&1 >/dev/null; echo $? > "$3"; touch "$2")',
       '| (for i in $(seq 80); do [ -e "$2" ] && break; sleep 0.1; done; cat)',
     ].join(' ');
     const child = spawn('bash', ['-c', script, '_', file, flag, codeFile, process.execPath], { stdio: ['ignore', 'pipe', 'inherit'] });

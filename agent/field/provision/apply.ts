@@ -5,7 +5,7 @@ import { basename, dirname, join } from 'node:path';
 import { ConfigError, formatProblems, loadConfigFile, type ConfigProblem } from '../../../config/loader.js';
 import { EXIT } from '../../../core/errors.js';
 import { writeFileAtomic } from '../../../core/fs.js';
-import type { CliIo } from '../../cli/io.js';
+import type { CliIo } from '../../../core/cli-io.js';
 import { isPendingCertProblem } from '../pending-cert.js';
 import { configText, secretsOf, secretsText } from './document.js';
 import type { Answers } from './gather.js';

@@ -2,7 +2,7 @@
 // questions. Nothing here writes a file.
 import { resolve } from 'node:path';
 import { errorMessage } from '../../../core/errors.js';
-import type { CliIo } from '../../cli/io.js';
+import type { CliIo } from '../../../core/cli-io.js';
 import { DEFAULT_CONFIG_FILE, DEFAULT_DATA_DIR } from '../locations.js';
 import {
   byCamera,

@@ -2,7 +2,7 @@
 // credentials through a pipe, never on the command line), and, when it cannot be read, why: 401 unauthorized,
 // connection refused, not found, timeout… with doctor's fix for that reason.
 import { CameraSchema, type CameraConfig } from '../../../config/schema/index.js';
-import { GrabError, grabFrame } from '../../../inference/camera/index.js';
+import { GrabError, grabFrame } from '../../../ingest/index.js';
 import { errorMessage } from '../../../core/errors.js';
 import { cameraFix } from '../doctor/checks/camera.js';
 import { cameraEnvKey, type CameraInput } from './inputs.js';

@@ -8,7 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import type { InferenceSession } from 'onnxruntime-node';
 import { sessionOptions } from '../../detector/session.js';
-import type { RgbFrame } from '../../frame.js';
+import type { RgbFrame } from '../../../ingest/frame.js';
 import { RecognizerError } from '../errors.js';
 import type { RecognizerEngine } from '../types.js';
 import { CtcDictionary } from './ctc.js';

@@ -5,7 +5,7 @@
  */
 import type { PlatesConfig } from '../../../config/schema/recognizers.js';
 import type { Logger } from '../../../core/log.js';
-import type { RgbFrame } from '../../frame.js';
+import type { RgbFrame } from '../../../ingest/frame.js';
 import { RecognizerError } from '../errors.js';
 import type { RecognizerWorkerDebug } from '../protocol.js';
 import { RecognizerWorker, type RecognizerWorkerStats } from '../recognizer-worker.js';

@@ -2,7 +2,7 @@
  * Pixels to model inputs, in PaddleOCR's conventions: planar float32, channels in BGR order (PaddleOCR reads
  * images with OpenCV, and its models were trained that way), bilinear sampling.
  */
-import type { RgbFrame } from '../../frame.js';
+import type { RgbFrame } from '../../../ingest/frame.js';
 
 export type Point = [number, number];
 

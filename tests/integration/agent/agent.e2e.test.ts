@@ -17,7 +17,7 @@ import { ffmpegProcesses, onProcessExit, waitFor } from '../../../testkit/proces
 import { RtspServer } from '../../../testkit/rtsp.js';
 import { makeTempDir } from '../../../testkit/tmp.js';
 
-const BIN = 'dist/agent/cli/main.js';
+const BIN = 'dist/cli/main.js';
 const BASE = 'roadside/e2e-site/e2e-box';
 
 interface Received {

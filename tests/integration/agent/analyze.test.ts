@@ -6,8 +6,8 @@ import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { cli } from '../../../agent/cli/main.js';
-import { LINE_COLORS } from '../../../agent/cli/overlay.js';
+import { cli } from '../../../cli/main.js';
+import { LINE_COLORS } from '../../../cli/overlay.js';
 import { EventDraftSchema, type EventDraft, type EventOf } from '../../../contract/event.js';
 import { makeTempDir } from '../../../testkit/tmp.js';
 
@@ -26,7 +26,7 @@ const analyses = new Map<string, Promise<Analysis>>();
 function analyze(config: string): Promise<Analysis> {
   let a = analyses.get(config);
   if (!a) {
-    a = run('node', ['dist/agent/cli/main.js', 'analyze', '--config', config, '--camera', 'cam1', '--fps', '5', CLIP], { maxBuffer: 64 * 1024 * 1024 }).then(({ stdout, stderr }) => ({
+    a = run('node', ['dist/cli/main.js', 'analyze', '--config', config, '--camera', 'cam1', '--fps', '5', CLIP], { maxBuffer: 64 * 1024 * 1024 }).then(({ stdout, stderr }) => ({
       events: stdout.trim() === '' ? [] : stdout.trim().split('\n').map((l) => JSON.parse(l) as EventDraft),
       stderr,
       detections: Number(/: (\d+) detections/.exec(stderr)?.[1] ?? NaN),
@@ -50,7 +50,7 @@ function demoWithRoi(roi: Array<[number, number]>): string {
 
 const centreX = (e: EventOf<'object_new'>) => (e.object.box[0] + e.object.box[2]) / 2;
 
-const CLI = ['dist/agent/cli/main.js', 'analyze', '--config', 'config/examples/demo.yaml', '--camera', 'cam1', '--fps', '5'];
+const CLI = ['dist/cli/main.js', 'analyze', '--config', 'config/examples/demo.yaml', '--camera', 'cam1', '--fps', '5'];
 const START = '2024-05-01T08:00:00Z';
 const parseEvents = (text: string): EventDraft[] => (text.trim() === '' ? [] : text.trim().split('\n').map((l) => JSON.parse(l) as EventDraft));
 const withoutId = (events: EventDraft[]) => events.map(({ id: _id, ...rest }) => rest);
@@ -227,7 +227,7 @@ describe('roadside-agent analyze', () => {
   });
 
   it('names the camera it does not know', async () => {
-    const err = await run('node', ['dist/agent/cli/main.js', 'analyze', '--config', 'config/examples/demo.yaml', '--camera', 'nope', CLIP]).catch((e: { code: number; stderr: string }) => e);
+    const err = await run('node', ['dist/cli/main.js', 'analyze', '--config', 'config/examples/demo.yaml', '--camera', 'nope', CLIP]).catch((e: { code: number; stderr: string }) => e);
     expect((err as { code: number }).code).toBe(1);
     expect((err as { stderr: string }).stderr).toContain('no camera "nope" in the config (cameras: cam1)');
   });

@@ -7,17 +7,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { renderCommandsMarkdown, withCommandsSection } from '../../../agent/cli/docs.js';
-import { allCommands, commandLabel } from '../../../agent/cli/framework.js';
-import type { CliIo } from '../../../agent/cli/io.js';
-import { buildProgram, cli } from '../../../agent/cli/main.js';
+import { renderCommandsMarkdown, withCommandsSection } from '../../../cli/docs.js';
+import { allCommands, commandLabel } from '../../../cli/framework.js';
+import type { CliIo } from '../../../cli/io.js';
+import { buildProgram, cli } from '../../../cli/main.js';
 import { envLine } from '../../../agent/field/provision.js';
 import { packageVersion } from '../../../core/paths.js';
 import { Mosquitto } from '../../../testkit/mosquitto.js';
 import { connectMqtt, endMqtt } from '../../../testkit/mqtt.js';
 import { spawnGuarded, terminate } from '../../../testkit/processes.js';
 
-const BIN = 'dist/agent/cli/main.js';
+const BIN = 'dist/cli/main.js';
 const CLIP = join(process.cwd(), 'tests/fixtures/clips/vtest-20s.mp4');
 const INVALID = 'tests/fixtures/configs/invalid';
 
@@ -158,7 +158,7 @@ describe('completion bash', () => {
 });
 
 describe('README commands section', () => {
-  it('is generated from the command tree and not stale (npx tsx agent/cli/docs.ts --write)', () => {
+  it('is generated from the command tree and not stale (npx tsx cli/docs.ts --write)', () => {
     const readme = readFileSync('README.md', 'utf8');
     const section = renderCommandsMarkdown();
     expect(withCommandsSection(readme, section)).toBe(readme);

@@ -18,7 +18,7 @@ import { freePort } from '../../../testkit/ports.js';
 import { onProcessExit, waitFor } from '../../../testkit/processes.js';
 import { makeTempDir } from '../../../testkit/tmp.js';
 
-const BIN = 'dist/agent/cli/main.js';
+const BIN = 'dist/cli/main.js';
 const SITE = 'cp-site';
 const DEVICE = 'cp-box';
 const BASE = `roadside/${SITE}/${DEVICE}`;

@@ -9,7 +9,7 @@ import { makeTempDir } from '../../../testkit/tmp.js';
 describe('demo (npm start)', () => {
   it('runs on config/examples/demo.yaml: real detections reach the embedded broker; SIGTERM stops it cleanly', async () => {
     const env = { ...process.env, ROADSIDE_DATA_DIR: makeTempDir('demo'), ROADSIDE_MQTT_URL: `mqtt://127.0.0.1:${await freePort()}`, ROADSIDE_STATUS_PORT: String(await freePort()), ROADSIDE_LOG_LEVEL: 'debug' };
-    const child = spawn(process.execPath, ['dist/agent/cli/main.js', 'run', '--config', 'config/examples/demo.yaml'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['dist/cli/main.js', 'run', '--config', 'config/examples/demo.yaml'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
     onProcessExit(() => child.kill('SIGKILL'));
     const lines: Record<string, unknown>[] = [];
     const raw: string[] = [];

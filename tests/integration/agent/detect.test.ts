@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { CliIo } from '../../../agent/cli/io.js';
-import { cli } from '../../../agent/cli/main.js';
+import type { CliIo } from '../../../cli/io.js';
+import { cli } from '../../../cli/main.js';
 import type { ImageDetections } from '../../../agent/field/detect.js';
 import { iou } from '../../../inference/detector/index.js';
 

@@ -14,7 +14,7 @@ import { checkClock, checkDisk } from '../../../agent/field/doctor/checks/system
 import { formatTable } from '../../../agent/field/doctor/report.js';
 import { runChecks } from '../../../agent/field/doctor/runner.js';
 import { parseEnvFile, readSecretsEnv, secretsProblem, withSecrets } from '../../../agent/field/secrets-env.js';
-import type { CameraReason } from '../../../inference/camera/index.js';
+import type { CameraReason } from '../../../ingest/index.js';
 import { CameraSchema, ConfigSchema, type Config } from '../../../config/schema/index.js';
 import { makeCerts, type TestCerts } from '../../../testkit/certs.js';
 import { Mosquitto } from '../../../testkit/mosquitto.js';

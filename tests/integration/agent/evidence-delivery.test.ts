@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync }
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { evidenceVerify } from '../../../agent/cli/evidence-verify.js';
+import { evidenceVerify } from '../../../cli/evidence-verify.js';
 import { acknowledgeInStore, ByteBucket, registerEvidence } from '../../../agent/commands/evidence.js';
 import { CommandRegistry } from '../../../agent/commands/registry.js';
 import { Uplink } from '../../../agent/uplink/uplink.js';

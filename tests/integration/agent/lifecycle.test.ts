@@ -109,7 +109,7 @@ describe('supervised process', () => {
   });
 
   it('SIGTERM while a module is still starting: the started ones stop, exit 0', async () => {
-    const { code, logs } = await spawnApp(['--slow-start', 'b'], 0, '"module":"a"');
+    const { code, logs } = await spawnApp(['--slow-start', 'b'], 0, '"component":"a"');
     expect(code).toBe(0);
     expect(logs.some((l) => l.msg === 'start failed')).toBe(false);
     expect(logs.filter((l) => l.msg === 'module stopped').map((l) => l.component)).toEqual(['b', 'a']);

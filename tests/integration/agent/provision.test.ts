@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import type { CliIo } from '../../../agent/cli/io.js';
-import { cli } from '../../../agent/cli/main.js';
+import type { CliIo } from '../../../cli/io.js';
+import { cli } from '../../../cli/main.js';
 import { envLine, type ProvisionDeps, type Prompter } from '../../../agent/field/provision.js';
 import { writeFileAtomic } from '../../../core/fs.js';
 import { loadConfig } from '../../../config/loader.js';
@@ -17,7 +17,7 @@ import { freePort } from '../../../testkit/ports.js';
 import { RtspServer } from '../../../testkit/rtsp.js';
 
 const run = promisify(execFile);
-const BIN = 'dist/agent/cli/main.js';
+const BIN = 'dist/cli/main.js';
 const CLIP = 'tests/fixtures/clips/vtest-20s.mp4';
 // Passwords with everything a shell or systemd could mangle.
 const TRICKY = `p'a$s "w\`d\\ #x`;

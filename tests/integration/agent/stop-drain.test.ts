@@ -14,7 +14,7 @@ import { connectMqtt, endMqtt } from '../../../testkit/mqtt.js';
 import { onProcessExit, waitFor } from '../../../testkit/processes.js';
 import { makeTempDir } from '../../../testkit/tmp.js';
 
-const BIN = 'dist/agent/cli/main.js';
+const BIN = 'dist/cli/main.js';
 const BASE = 'roadside/drain-site/drain-box';
 const ROUNDS = 3;
 

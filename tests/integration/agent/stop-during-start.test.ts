@@ -10,7 +10,7 @@ import { freePort } from '../../../testkit/ports.js';
 import { ffmpegProcesses, spawnGuarded, waitFor } from '../../../testkit/processes.js';
 import { makeTempDir } from '../../../testkit/tmp.js';
 
-const BIN = join(REPO_ROOT, 'dist/agent/cli/main.js');
+const BIN = join(REPO_ROOT, 'dist/cli/main.js');
 const DEMO = join(REPO_ROOT, 'config/examples/demo.yaml');
 const STEP_MS = 25;
 const OFFSETS = Array.from({ length: 120 }, (_, i) => i * STEP_MS); // 0 … 2975 ms

@@ -9,7 +9,7 @@ import { FleetReceiver, type GapReport, type InvalidReport, type FleetReceiverOp
 import { MAX_REPAIRABLE_SEQS, SeqTracker } from '../../../center/seq-tracker.js';
 import { JsonlSink, SqliteSink } from '../../../center/sinks.js';
 import { renderTable, summaryLine } from '../../../center/view.js';
-import { cli } from '../../../agent/cli/main.js';
+import { cli } from '../../../cli/main.js';
 import { makeEvent, uuidv7 } from '../../../contract/event.js';
 import { silentLogger } from '../../../core/log.js';
 import { Uplink } from '../../../agent/uplink/uplink.js';

@@ -221,7 +221,7 @@ describe('PostgreSQL sink with real boxes', () => {
     // Receiver A: the CLI with --pg, so slow to call a hole a gap that it never asks for it; killed with SIGKILL.
     const a: ChildProcess = spawnGuarded(
       process.execPath,
-      ['--import', 'tsx', 'agent/cli/main.ts', 'center', '--url', broker.url, '--pg', url, '--grace-ms', '60000', '--json', '--interval-s', '0.5'],
+      ['--import', 'tsx', 'cli/main.ts', 'center', '--url', broker.url, '--pg', url, '--grace-ms', '60000', '--json', '--interval-s', '0.5'],
       { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let aOut = '';

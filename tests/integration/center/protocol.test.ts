@@ -7,7 +7,7 @@ import type { MqttClient } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FleetReceiver, type FleetReceiverOptions, type GapReport } from '../../../center/receiver.js';
 import { JsonlSink, SqliteSink, type ReceivedEvent } from '../../../center/sinks.js';
-import { cli } from '../../../agent/cli/main.js';
+import { cli } from '../../../cli/main.js';
 import { EmbeddedBroker } from '../../../agent/uplink/embedded-broker.js';
 import { Uplink } from '../../../agent/uplink/uplink.js';
 import { syntheticEvent } from '../../../testkit/fleet-sim.js';

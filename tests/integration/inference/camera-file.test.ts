@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../core/log.js';
 import { CameraSchema, type CameraConfig } from '../../../config/schema/index.js';
-import { CameraSource, GrabError, grabFrame, type CameraStatus, type Frame } from '../../../inference/camera/index.js';
+import { CameraSource, GrabError, grabFrame, type CameraStatus, type Frame } from '../../../ingest/index.js';
 import { DEMO_CLIP, REPO_ROOT, syntheticClip } from '../../../testkit/clips.js';
 import { ffmpegProcesses, isAlive, listChildren, spawnGuarded, terminate, waitFor } from '../../../testkit/processes.js';
 

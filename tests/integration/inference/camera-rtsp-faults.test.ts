@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../core/log.js';
 import { CameraSchema, type CameraConfig } from '../../../config/schema/index.js';
-import { CameraSource, type CameraStatus } from '../../../inference/camera/index.js';
+import { CameraSource, type CameraStatus } from '../../../ingest/index.js';
 import { isAlive, waitFor } from '../../../testkit/processes.js';
 import { RtspServer } from '../../../testkit/rtsp.js';
 

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger, type Logger } from '../../../core/log.js';
 import { CameraSchema, type CameraConfig } from '../../../config/schema/index.js';
-import { CameraSource, type CameraStatus, type Frame } from '../../../inference/camera/index.js';
+import { CameraSource, type CameraStatus, type Frame } from '../../../ingest/index.js';
 import { waitFor } from '../../../testkit/processes.js';
 import { RtspServer } from '../../../testkit/rtsp.js';
 

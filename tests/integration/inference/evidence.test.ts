@@ -15,8 +15,8 @@ import { AnalyticsSchema, CameraSchema, PlatesSchema } from '../../../config/sch
 import { EventDraftSchema, isoTime, makeEvent, type EventDraft, type EventOf, type EvidencePackageRef } from '../../../contract/event.js';
 import { silentLogger } from '../../../core/log.js';
 import { CameraAnalytics } from '../../../inference/analytics/index.js';
-import { CameraSource } from '../../../inference/camera/index.js';
-import { readClip } from '../../../inference/camera/clip.js';
+import { CameraSource } from '../../../ingest/index.js';
+import { readClip } from '../../../ingest/clip.js';
 import { verifyEvidencePackage } from '../../../contract/evidence-verify.js';
 import { signerKeyFrom } from '../../../contract/evidence.js';
 import { EvidencePackages, PACKAGE_FILES, type Manifest } from '../../../inference/evidence/index.js';

@@ -12,7 +12,7 @@ import { EventDraftSchema, type EventDraft, type EventOf, type TamperKind } from
 import { silentLogger } from '../../../core/log.js';
 import { DEFAULT_MODEL } from '../../../core/paths.js';
 import { CameraAnalytics } from '../../../inference/analytics/index.js';
-import { readClip } from '../../../inference/camera/clip.js';
+import { readClip } from '../../../ingest/clip.js';
 import { Detector } from '../../../inference/detector/index.js';
 import { CameraPipeline } from '../../../inference/pipeline.js';
 import { TamperWatcher, type TamperStats } from '../../../inference/tamper/index.js';

@@ -126,6 +126,17 @@ describe('health payload', () => {
     expect(summary).toMatchObject({ status: 'ok', soc_temp_c: 61.5, clock_synced: true, ip4: '192.0.2.10', cpu_cores: 4 });
   });
 
+  it('carries the evidence packages when the box keeps them (evictions counted), and leaves the section out otherwise', async () => {
+    const without = await sampler(new FakeSources()).refresh({ slow: true });
+    expect('evidence' in without).toBe(false);
+    const figures = Object.assign(healthyFigures(), {
+      evidence: () => ({ packages: 12, size_mb: 48.5, unacknowledged: 3, evicted_acknowledged: 7, evicted_unacknowledged: 1, expired: 2 }),
+    });
+    const p = await sampler(new FakeSources(), figures).refresh({ slow: true });
+    expect(HealthPayload.parse(p)).toEqual(p);
+    expect(p.evidence).toEqual({ packages: 12, size_mb: 48.5, unacknowledged: 3, evicted_acknowledged: 7, evicted_unacknowledged: 1, expired: 2 });
+  });
+
   it('matches its schema without any temperature sensor (this VM): soc_temp_c null', async () => {
     const src = new FakeSources();
     src.temp = null;

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { cli } from '../../../agent/cli/main.js';
-import type { CliIo } from '../../../agent/cli/io.js';
+import { cli } from '../../../cli/main.js';
+import type { CliIo } from '../../../cli/io.js';
 import { configJsonSchemaText } from '../../../config/json-schema.js';
 import { ConfigError, keysAllowedAt, loadConfig, type ConfigProblem } from '../../../config/loader.js';
 import { didYouMean } from '../../../config/problems.js';
@@ -154,7 +154,7 @@ describe('valid configs', () => {
 });
 
 describe('config CLI (compiled binary)', () => {
-  const bin = 'dist/agent/cli/main.js';
+  const bin = 'dist/cli/main.js';
 
   it('config check prints FILE:LINE path: message (got …) and exits 78', async () => {
     const file = join(INVALID, '01-wrong-type-fps.yaml');

@@ -6,7 +6,7 @@ import { createHash, randomUUID, X509Certificate } from 'node:crypto';
 import { readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { evidenceVerify } from '../../../agent/cli/evidence-verify.js';
+import { evidenceVerify } from '../../../cli/evidence-verify.js';
 import { COMMANDS } from '../../../contract/commands.js';
 import {
   canonicalJson,

@@ -82,7 +82,7 @@ export function lintDockerfile(text: string): string[] {
   const labels = find('LABEL').map((i) => i.args).join(' ');
   for (const l of REQUIRED_LABELS) if (!labels.includes(`${l}=`)) report(last.from, `missing LABEL ${l}`);
 
-  if (JSON.stringify(jsonArray(entry?.args ?? '')) !== JSON.stringify(['node', 'dist/agent/cli/main.js'])) report(entry ?? last.from, 'ENTRYPOINT must be ["node","dist/agent/cli/main.js"] (exec form)');
+  if (JSON.stringify(jsonArray(entry?.args ?? '')) !== JSON.stringify(['node', 'dist/cli/main.js'])) report(entry ?? last.from, 'ENTRYPOINT must be ["node","dist/cli/main.js"] (exec form)');
   const cmd = find('CMD').at(-1);
   if (JSON.stringify(jsonArray(cmd?.args ?? '')) !== JSON.stringify(['run', '--config', '/etc/roadside-agent/agent.yaml'])) report(cmd ?? last.from, 'CMD must be ["run","--config","/etc/roadside-agent/agent.yaml"] (exec form)');
   return problems;
@@ -124,7 +124,7 @@ describe('Dockerfile.arm64', () => {
     for (const p of ['node_modules', 'agent/node_modules', 'dist', '.git', 'tests', 'models/build', 'models/build/package.json']) {
       expect(ignoredBy(IGNORE, p), p).toBeDefined();
     }
-    for (const p of ['models/nanodet.onnx', 'agent/cli/main.ts', 'package-lock.json']) expect(ignoredBy(IGNORE, p), p).toBeUndefined();
+    for (const p of ['models/nanodet.onnx', 'cli/main.ts', 'package-lock.json']) expect(ignoredBy(IGNORE, p), p).toBeUndefined();
   });
 
   // Each mutation breaks one rule; the lint must say so.
@@ -140,7 +140,7 @@ describe('Dockerfile.arm64', () => {
     ['recommends', (t) => t.replace('install -y --no-install-recommends ffmpeg', 'install -y ffmpeg'), /--no-install-recommends/],
     ['apt lists kept', (t) => t.replace(/(ffmpeg \\\n)\s*&& rm -rf \/var\/lib\/apt\/lists\/\* \\\n/, '$1'), /apt lists not cleaned/],
     ['a missing label', (t) => t.replace(/\s*org\.opencontainers\.image\.revision="\$\{REVISION\}" \\/, ''), /missing LABEL org\.opencontainers\.image\.revision/],
-    ['shell-form ENTRYPOINT', (t) => t.replace('ENTRYPOINT ["node", "dist/agent/cli/main.js"]', 'ENTRYPOINT node dist/agent/cli/main.js'), /ENTRYPOINT must be/],
+    ['shell-form ENTRYPOINT', (t) => t.replace('ENTRYPOINT ["node", "dist/cli/main.js"]', 'ENTRYPOINT node dist/cli/main.js'), /ENTRYPOINT must be/],
     ['another CMD', (t) => t.replace('CMD ["run", "--config", "/etc/roadside-agent/agent.yaml"]', 'CMD ["run"]'), /CMD must be/],
     ['no VOLUME', (t) => t.replace(/^VOLUME .*$/m, ''), /no VOLUME/],
     ['a compiler in the runtime', (t) => t.replace('--no-install-recommends ffmpeg', '--no-install-recommends ffmpeg g++'), /compiler toolchain in the runtime/],

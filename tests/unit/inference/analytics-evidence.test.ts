@@ -9,7 +9,7 @@ import { AnalyticsSchema, CameraSchema } from '../../../config/schema/index.js';
 import { CameraAnalytics } from '../../../inference/analytics/engine.js';
 import { cropRegion, EvidenceStore } from '../../../inference/analytics/evidence.js';
 import { linearPath, prng, simulate } from '../../../testkit/synthetic-scenes.js';
-import type { RgbFrame } from '../../../inference/frame.js';
+import type { RgbFrame } from '../../../ingest/frame.js';
 
 const dirs: string[] = [];
 const tempDir = () => {

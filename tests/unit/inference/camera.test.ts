@@ -4,13 +4,13 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { CameraSchema, type CameraConfig } from '../../../config/schema/index.js';
 import { DEFAULT_BACKOFF, EventWindow, backoffDelay } from '../../../core/time.js';
-import { HWDECODE_ARGS, buildFfmpegPlan, filterChain, letterboxGeometry, urlWithCredentials } from '../../../inference/camera/ffmpeg-args.js';
-import { CameraCounters } from '../../../inference/camera/counters.js';
-import { StderrLog, StreamInfoParser, classifyLine, makeScrubber, parseStderrLine } from '../../../inference/camera/ffmpeg-stderr.js';
-import { FrameAssembler, FramePool } from '../../../inference/camera/frames.js';
-import { LatestFrame } from '../../../inference/camera/latest-frame.js';
-import type { Frame } from '../../../inference/camera/types.js';
-import { MotionGate } from '../../../inference/camera/motion.js';
+import { HWDECODE_ARGS, buildFfmpegPlan, filterChain, letterboxGeometry, urlWithCredentials } from '../../../ingest/ffmpeg-args.js';
+import { CameraCounters } from '../../../ingest/counters.js';
+import { StderrLog, StreamInfoParser, classifyLine, makeScrubber, parseStderrLine } from '../../../ingest/ffmpeg-stderr.js';
+import { FrameAssembler, FramePool } from '../../../ingest/frames.js';
+import { LatestFrame } from '../../../ingest/latest-frame.js';
+import type { Frame } from '../../../ingest/types.js';
+import { MotionGate } from '../../../ingest/motion.js';
 
 function camera(over: Record<string, unknown> = {}): CameraConfig {
   return CameraSchema.parse({ id: 'cam1', url: 'rtsp://127.0.0.1:8554/cam1', frame: { width: 768, height: 576 }, ...over });

@@ -1,16 +1,18 @@
 // Pure parts of the detector, without ONNX Runtime or threads: geometry, pre-processing, decoders bound to
-// output shapes, post-processing, class names and score gates, the frame scheduler and the run message.
+// output shapes, post-processing, class names and score gates, the frame scheduler, the run message and the
+// hand-over parts (claims, input buffers).
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import type { Frame } from '../../../inference/camera/types.js';
+import type { Frame } from '../../../ingest/types.js';
 import { buildGate, resolveClassNames } from '../../../inference/detector/classes.js';
 import { Candidates, decoderFactory, type OutputTensor, type ScoreGate } from '../../../inference/detector/decoders/index.js';
 import { DetectorError } from '../../../inference/detector/errors.js';
 import { iou, pointInPolygon } from '../../../inference/detector/geometry.js';
 import type { DetectorFrame } from '../../../inference/detector/index.js';
 import { postprocess } from '../../../inference/detector/postprocess.js';
+import { InputBuffers, nextRunId, RunClaims } from '../../../inference/detector/handoff.js';
 import { runMessage } from '../../../inference/detector/protocol.js';
 import { FrameScheduler, type Pending } from '../../../inference/detector/scheduler.js';
 import { hwcToChw } from '../../../inference/detector/preprocess.js';
@@ -242,18 +244,88 @@ describe('frame scheduler', () => {
   });
 });
 
-describe('run message', () => {
-  const f = (data: Uint8Array) => ({ data, width: 1, height: 1, source_width: 4, source_height: 4 });
+describe('frame scheduler: a frame queued in the worker', () => {
+  const pending = (cameraId: string): Pending => ({
+    cameraId,
+    frame: { data: new Uint8Array(3), width: 1, height: 1, source_width: 1, source_height: 1 },
+    queuedAt: 0,
+    resolve: () => undefined,
+    reject: () => undefined,
+  });
 
-  it('transfers a whole buffer, copies a view into a larger one, shares a SharedArrayBuffer in place', () => {
-    const whole = runMessage(1, 'a', f(new Uint8Array(3)), undefined);
-    expect([whole.copied, whole.transfer.length, whole.msg.byte_offset]).toEqual([false, 1, 0]);
-    const big = new Uint8Array(10);
-    const view = runMessage(2, 'a', f(big.subarray(4, 7)), [[0, 0], [1, 0], [1, 1]]);
-    expect([view.copied, view.msg.buffer === big.buffer, view.msg.byte_offset, view.msg.length]).toEqual([true, false, 0, 3]);
-    expect(view.msg.roi).toEqual([[0, 0], [1, 0], [1, 1]]);
-    const shared = new Uint8Array(new SharedArrayBuffer(8), 2, 3);
-    const sh = runMessage(3, 'a', f(shared), undefined);
-    expect([sh.copied, sh.transfer.length, sh.msg.byte_offset, sh.msg.buffer === shared.buffer]).toEqual([false, 0, 2, true]);
+  it('stays first until a camera served before it or a newer frame of its camera arrives; put back, the round-robin resumes as if never taken', () => {
+    const q = new FrameScheduler();
+    const x1 = pending('a');
+    q.offer(x1);
+    expect(q.take()).toBe(x1); // the worker runs a
+    const x2 = pending('a');
+    q.offer(x2);
+    expect(q.take()).toBe(x2); // a again, queued: nothing else waits
+    expect(q.stillFirst(x2)).toBe(true);
+    const y1 = pending('b');
+    q.offer(y1); // b comes after a in the round-robin: it should go before a's second frame
+    expect(q.stillFirst(x2)).toBe(false);
+    expect(q.putBack(x2)).toBeUndefined();
+    expect(q.take()).toBe(y1);
+    expect(q.stillFirst(y1)).toBe(true);
+    const y2 = pending('b');
+    q.offer(y2); // a newer frame of b: the queued one is superseded
+    expect(q.stillFirst(y1)).toBe(false);
+    expect(q.putBack(y1)).toBe(y1);
+    expect([q.take(), q.take(), q.take()]).toEqual([y2, x2, undefined]);
+  });
+
+  it('restores a frame whose worker died unless a newer frame of its camera waits', () => {
+    const q = new FrameScheduler();
+    const a1 = pending('a');
+    q.offer(a1);
+    expect(q.take()).toBe(a1);
+    expect(q.restore(a1)).toBeUndefined();
+    expect(q.take()).toBe(a1);
+    const a2 = pending('a');
+    q.offer(a2);
+    expect(q.restore(a1)).toBe(a1);
+    expect([q.take(), q.take()]).toEqual([a2, undefined]);
+  });
+});
+
+describe('hand-over', () => {
+  it('a run message carries the geometry and the input buffer, never the frame bytes', () => {
+    const input = new ArrayBuffer(12);
+    const frame = { data: new Uint8Array(3), width: 1, height: 1, source_width: 4, source_height: 4, letterbox: { scale: 0.25, pad_x: 0, pad_y: 0 } };
+    const m = runMessage(7, 'a', frame, input, [[0, 0], [1, 0], [1, 1]]);
+    expect(m).toEqual({ type: 'run', id: 7, camera_id: 'a', input, width: 1, height: 1, source_width: 4, source_height: 4, letterbox: { scale: 0.25, pad_x: 0, pad_y: 0 }, roi: [[0, 0], [1, 0], [1, 1]] });
+    expect(Object.values(m)).not.toContain(frame.data);
+    expect(runMessage(8, 'a', { ...frame, letterbox: undefined }, input, undefined)).not.toHaveProperty('letterbox');
+  });
+
+  it('exactly one of worker and host gets a queued run: a claimed run cannot be cancelled, a cancelled one cannot be claimed', () => {
+    const host = new RunClaims();
+    const worker = new RunClaims(host.buffer); // the same cells, as the worker thread sees them
+    host.offer(5);
+    expect(worker.claim(5)).toBe(true);
+    expect(host.cancel(5)).toBe(false);
+    host.offer(6);
+    expect(host.cancel(6)).toBe(true);
+    expect(worker.claim(6)).toBe(false);
+    // A stale id never matches the cell of a newer run sharing it.
+    host.offer(6 + 64);
+    expect(worker.claim(6)).toBe(false);
+    expect(worker.claim(6 + 64)).toBe(true);
+    expect(nextRunId(0x3fff_ffff)).toBe(1);
+  });
+
+  it('reuses input buffers returned with replies, keeps at most a few, ignores foreign sizes', () => {
+    const pool = new InputBuffers(6, 2);
+    const a = pool.take();
+    expect(a.byteLength).toBe(24);
+    pool.give(a);
+    expect(pool.take()).toBe(a);
+    pool.give(new ArrayBuffer(8));
+    expect(pool.take()).not.toBe(a);
+    const bufs = [pool.take(), pool.take(), pool.take()];
+    for (const b of bufs) pool.give(b);
+    expect([pool.take(), pool.take()]).toEqual([bufs[1], bufs[0]]);
+    expect(bufs).not.toContain(pool.take()); // only two were kept
   });
 });

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { letterboxGeometry } from '../../../inference/camera/ffmpeg-args.js';
+import { letterboxGeometry } from '../../../ingest/ffmpeg-args.js';
 import { canonicalJson } from '../../../contract/evidence.js';
 import { boxIn, regionAround } from '../../../inference/evidence/geometry.js';
 import { EvidenceSigner, GENERATED_KEY_FILE } from '../../../inference/evidence/signer.js';

@@ -9,7 +9,7 @@ import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AnalyticsSchema, CameraSchema } from '../../../config/schema/index.js';
 import { makeEvent, type EventOf } from '../../../contract/event.js';
-import { letterboxGeometry } from '../../../inference/camera/ffmpeg-args.js';
+import { letterboxGeometry } from '../../../ingest/ffmpeg-args.js';
 import { EvidencePackager, EvidenceSigner, PACKAGE_FILES, PackageStore, type Manifest, type MediaSource, type SpanRequest } from '../../../inference/evidence/index.js';
 
 const dirs: string[] = [];

@@ -7,9 +7,9 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CameraSchema, RecordingSchema } from '../../../config/schema/index.js';
 import { silentLogger } from '../../../core/log.js';
-import { buildFfmpegPlan } from '../../../inference/camera/ffmpeg-args.js';
-import { parseShowinfo } from '../../../inference/camera/ffmpeg-run.js';
-import { RING_INDEX_FILE, RecordingRing, type RingIndex } from '../../../inference/camera/recording.js';
+import { buildFfmpegPlan } from '../../../ingest/ffmpeg-args.js';
+import { parseShowinfo } from '../../../ingest/ffmpeg-run.js';
+import { RING_INDEX_FILE, RecordingRing, type RingIndex } from '../../../ingest/recording.js';
 import { RingSource } from '../../../inference/evidence/sources.js';
 
 const dirs: string[] = [];

@@ -11,7 +11,7 @@ import { COMMANDS } from '../../../contract/commands.js';
 import { EventDraftSchema, TAMPER_KINDS, type EventDraft, type EventOf, type TamperKind } from '../../../contract/event.js';
 import { HealthReason } from '../../../contract/health.js';
 import { silentLogger } from '../../../core/log.js';
-import type { Frame } from '../../../inference/camera/types.js';
+import type { Frame } from '../../../ingest/types.js';
 import {
   edgeMap,
   edgeMatch,

@@ -1,7 +1,7 @@
 // Camera: reachable, authenticated and decoding at the configured fps, measured with the agent's own CameraSource.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CameraConfig } from '../../../../config/schema/index.js';
-import { CameraSource, type CameraReason, type CameraStats, type CameraStatus, type FrameTarget } from '../../../../inference/camera/index.js';
+import { CameraSource, type CameraReason, type CameraStats, type CameraStatus, type FrameTarget } from '../../../../ingest/index.js';
 import { silentLogger } from '../../../../core/log.js';
 import { fail, pass, warn, type CheckOutcome } from '../types.js';
 
