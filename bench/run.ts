@@ -5,6 +5,7 @@
  *   npm run bench                      all sections, RSS after 120 s
  *   npm run bench -- --quick           shorter phases, RSS after 30 s, no fleet
  *   npm run bench -- --only detector,pipeline
+ *   npm run bench -- --quick --check     CI: exit 1 when a section failed or printed a figure that is not a number
  *   npm run bench -- --model models/nanodet-int8.onnx    detector, pipeline, memory, cameras, rss with that model
  *
  * Without --model, when models/nanodet-int8.onnx exists the memory, cameras and rss sections also run with it
@@ -24,7 +25,7 @@ import { benchPipeline, benchRss } from './pipeline.js';
 import { benchPlates } from './plates.js';
 import { benchPreview } from './preview.js';
 
-const { values } = parseArgs({ options: { quick: { type: 'boolean' }, only: { type: 'string' }, model: { type: 'string' } } });
+const { values } = parseArgs({ options: { quick: { type: 'boolean' }, only: { type: 'string' }, model: { type: 'string' }, check: { type: 'boolean' } } });
 const quick = values.quick ?? false;
 const model = values.model;
 const int8 = join(packageRoot(), 'models', 'nanodet-int8.onnx');
@@ -96,4 +97,12 @@ const rows = Object.entries(results).flatMap(([section, figures]) => Object.entr
 const w = [0, 1].map((i) => Math.max(...rows.map((r) => r[i]!.length)));
 process.stderr.write(`\n${rows.map((r) => `${r[0]!.padEnd(w[0]!)}  ${r[1]!.padEnd(w[1]!)}  ${r[2]}`).join('\n')}\n\n`);
 process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
-process.exit(0);
+// --check: no speed is asserted (these machines are noisy), but every section must have run and said something.
+const broken = Object.entries(results).flatMap(([section, figures]) => [
+  ...(figures.failed ? [`${section}: failed`] : []),
+  ...Object.entries(figures)
+    .filter(([, v]) => typeof v !== 'number' || !Number.isFinite(v))
+    .map(([k, v]) => `${section}.${k} = ${String(v)}`),
+]);
+if (values.check && broken.length > 0) process.stderr.write(`bench --check: ${broken.join('; ')}\n`);
+process.exit(values.check && broken.length > 0 ? 1 : 0);
