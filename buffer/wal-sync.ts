@@ -133,10 +133,12 @@ export class WalSync {
     const module = createRequire(import.meta.url).resolve('better-sqlite3');
     const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { file: this.file, module }, name: 'outbox-sync' });
     this.worker = w;
-    w.unref();
     w.on('message', (m: Reply) => this.onMessage(m));
     w.on('error', (err) => this.lose(err));
     w.on('exit', (code) => this.lose(new Error(`outbox sync worker exited (${code})`)));
+    // After the listeners (adding a 'message' listener refs the port again): an open outbox alone never keeps
+    // the process alive, as before.
+    w.unref();
   }
 
   /** Queues a request; `done` runs once the worker has served it (merged with others that came meanwhile). */

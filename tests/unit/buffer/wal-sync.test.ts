@@ -1,8 +1,9 @@
 // The outbox's fsyncs and checkpoints in a worker thread: rows become leasable (and announced) only once the
 // worker has synced the WAL, a flush is durable when it returns, a lost worker hands syncing back to the main
 // connection without losing a row, and the inline mode stays available.
-import { statSync } from 'node:fs';
-import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import type { Outbox } from '../../../buffer/outbox.js';
@@ -82,5 +83,27 @@ describe('outbox: WAL sync in a worker thread', () => {
     await until(() => ob.lease(10).length === 3); // durable as soon as committed
     await sleep(50);
     expect(ob.stats().wal_sync).toMatchObject({ sync_in_worker: false, fsyncs: 0 });
+  });
+
+  it('an open outbox does not keep the process alive: its sync worker is unreferenced', () => {
+    const script = join(h.dir, 'open-outbox.mts');
+    const root = resolve(import.meta.dirname, '../../..');
+    writeFileSync(
+      script,
+      `import { Outbox } from ${JSON.stringify(join(root, 'buffer/outbox.ts'))};
+import { OutboxSchema } from ${JSON.stringify(join(root, 'config/schema/outbox.ts'))};
+import { silentLogger } from ${JSON.stringify(join(root, 'core/log.ts'))};
+const ob = new Outbox(OutboxSchema.parse({ path: ${JSON.stringify(join(h.dir, 'child.db'))} }), silentLogger());
+await ob.start();
+while (!ob.stats().wal_sync.sync_in_worker) await new Promise((r) => setTimeout(r, 5));
+ob.append({ id: 'a', topic: 'events/cam1', priority: 'event', payload: {} });
+await new Promise((r) => setTimeout(r, 300));
+console.log(ob.stats().wal_sync.fsyncs);
+`,
+    );
+    const r = spawnSync(process.execPath, ['--import', 'tsx', script], { cwd: root, encoding: 'utf8', timeout: 20_000 });
+    expect(r.error).toBeUndefined(); // not killed by the timeout
+    expect(r.status).toBe(0);
+    expect(Number(r.stdout.trim())).toBeGreaterThanOrEqual(1); // the worker did sync
   });
 });
