@@ -207,11 +207,13 @@ function resolvePaths(config: Partial<Config>, base: string): Partial<Config> {
   return out;
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
+/** A plain object (not an array, not null). */
+export function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function getIn(obj: unknown, path: Path): unknown {
+/** The value at `path` of a parsed YAML/JSON tree; undefined where the path leads nowhere. */
+export function getIn(obj: unknown, path: readonly (string | number)[]): unknown {
   let cur = obj;
   for (const k of path) {
     if (Array.isArray(cur) && typeof k === 'number') cur = cur[k];

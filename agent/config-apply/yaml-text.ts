@@ -2,6 +2,7 @@
 // put back from the box's own file), and a JSON merge patch (RFC 7396) applied to the YAML document so the
 // comments and layout of the parts it does not touch survive.
 import { isMap, isScalar, parseDocument, visit, type Document } from 'yaml';
+import { getIn, isRecord } from '../../config/loader.js';
 import { REDACTED_SECRET } from '../../contract/commands.js';
 import { redactUrl } from '../../core/log.js';
 
@@ -9,7 +10,6 @@ import { redactUrl } from '../../core/log.js';
 const SECRET_KEY = /pass(word|phrase)?$|token|secret|credentials?|authorization|cookie|private_?key/i;
 type Path = (string | number)[];
 
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** A secret value as config-get shows it: the placeholder for secret keys, URL credentials hidden in any string. */
 function redactValue(key: string | number | undefined, value: unknown): unknown {
@@ -61,16 +61,6 @@ export function pushedSecrets(value: unknown, path: Path = []): string[] {
   if (Array.isArray(value)) return value.flatMap((v, i) => pushedSecrets(v, [...path, i]));
   if (isRecord(value)) return Object.entries(value).flatMap(([k, v]) => pushedSecrets(v, [...path, k]));
   return [];
-}
-
-function getIn(obj: unknown, path: Path): unknown {
-  let cur = obj;
-  for (const k of path) {
-    if (Array.isArray(cur) && typeof k === 'number') cur = cur[k];
-    else if (isRecord(cur) && Object.hasOwn(cur, String(k))) cur = cur[String(k)];
-    else return undefined;
-  }
-  return cur;
 }
 
 /** Where the running config keeps the value at `path` of the candidate: cameras are matched by id, not index. */

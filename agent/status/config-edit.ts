@@ -3,6 +3,7 @@
 // config with it put in (added, or merged into the one with its id), checked exactly as `config check` checks
 // a file by the config applier's dry run, and saved through the applier (base hash, probation, rollback).
 import { isMap, isSeq, parseDocument, YAMLSeq, type YAMLMap } from 'yaml';
+import { isRecord } from '../../config/loader.js';
 import type { CommandArgs, CommandResult } from '../../contract/commands.js';
 import { AgentError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
@@ -34,7 +35,6 @@ export interface EditAnswer {
   body: Record<string, unknown>;
 }
 
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const HASH = /^[0-9a-f]{16}$/;
 
 /** The request's shape (400 otherwise); the item's content is left to the config check. */
