@@ -227,10 +227,15 @@ export function eventRow(r: ReceivedEvent): Row {
   };
 }
 
-/** The violations row of an event of priority "violation"; null for other events. */
+/**
+ * The violations row of an event of priority "violation" (stopped_vehicle, wrong_way, red_light, speeding); null
+ * for other events. Keyed on the priority, not a list of types, so a new violation type lands here too. A speeding
+ * event's limit and uncertainty stay in `payload` (attributes.limit_kmh, uncertainty_kmh, excess_kmh): the
+ * table has no columns of its own for them.
+ */
 export function violationRow(r: ReceivedEvent): Row | null {
   const ev = r.event;
-  if (ev.type !== 'stopped_vehicle' && ev.type !== 'wrong_way' && ev.type !== 'red_light') return null;
+  if (ev.priority !== 'violation') return null;
   return {
     site: r.site,
     device: r.device,
