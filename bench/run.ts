@@ -3,7 +3,7 @@
  * Prints a table on stderr and one JSON object on stdout.
  *
  *   npm run bench                      all sections, RSS after 120 s
- *   npm run bench -- --quick           shorter phases, RSS after 30 s, no fleet
+ *   npm run bench -- --quick           shorter phases, smaller packages, RSS after 30 s, no fleet
  *   npm run bench -- --only detector,pipeline
  *   npm run bench -- --quick --check     CI: exit 1 when a section failed or printed a figure that is not a number
  *   npm run bench -- --model models/nanodet-int8.onnx    detector, pipeline, memory, cameras, rss with that model
@@ -19,6 +19,7 @@ import { benchAnalytics } from './analytics.js';
 import { benchCameras } from './cameras.js';
 import { benchDetector } from './detector.js';
 import { benchEvidence } from './evidence.js';
+import { benchEvidenceFetch } from './evidence-fetch.js';
 import { benchMemory } from './memory.js';
 import { benchOutbox } from './outbox.js';
 import { benchPipeline, benchRss } from './pipeline.js';
@@ -59,6 +60,7 @@ if (alsoInt8) await run('cameras_int8', () => benchCameras({ model: int8, second
 await run('plates', () => benchPlates({ rounds: quick ? 1 : 3 }));
 await run('preview', async () => ({ ...(await benchPreview({ seconds: quick ? 4 : 15 })) }));
 await run('evidence', () => benchEvidence({ seconds: quick ? 5 : 20, rounds: quick ? 1 : 3 }));
+await run('evidence_fetch', () => benchEvidenceFetch({ quick }));
 if (!quick) {
   const { benchFleet } = await import('./fleet.js').catch(() => ({ benchFleet: undefined }));
   if (benchFleet) await run('fleet', () => benchFleet());

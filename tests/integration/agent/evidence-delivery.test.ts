@@ -11,21 +11,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evidenceVerify } from '../../../cli/evidence-verify.js';
 import { acknowledgeInStore, ByteBucket, registerEvidence } from '../../../agent/commands/evidence.js';
 import { CommandRegistry } from '../../../agent/commands/registry.js';
-import { Uplink } from '../../../agent/uplink/uplink.js';
-import { Outbox } from '../../../buffer/outbox.js';
 import { PackageStore } from '../../../inference/evidence/store.js';
 import { EvidenceFetch, evidenceGet, type EvidenceAsk } from '../../../center/evidence-get.js';
-import { MqttSchema } from '../../../config/schema/mqtt.js';
-import { OutboxSchema } from '../../../config/schema/outbox.js';
 import { commandError, type CommandResponse } from '../../../contract/command.js';
 import { COMMANDS } from '../../../contract/commands.js';
 import { EVIDENCE_CHUNK_MAX_BYTES, EVIDENCE_RATE_BYTES_S, signerKeyFrom } from '../../../contract/evidence.js';
 import { verifyEvidencePackage } from '../../../contract/evidence-verify.js';
 import { centerReplyTopic } from '../../../contract/topics.js';
-import type { CliIo } from '../../../core/cli-io.js';
 import { AgentError } from '../../../core/errors.js';
 import { silentLogger } from '../../../core/log.js';
 import { makeCerts } from '../../../testkit/certs.js';
+import { captureIo as capture } from '../../../testkit/cli-io.js';
+import { EvidenceBox, latencySummary, watchEvidenceBox, type BoxWatch } from '../../../testkit/evidence-box.js';
 import { certSigner, p256Signer, writeTestPackage, type TestPackage } from '../../../testkit/evidence-packages.js';
 import { Mosquitto } from '../../../testkit/mosquitto.js';
 import { connectMqtt, endMqtt } from '../../../testkit/mqtt.js';
@@ -39,69 +36,17 @@ const REPLY = centerReplyTopic('roadside', 'evidence-test');
 /** The events' steady rate during the fetches, per second. */
 const EVENT_RATE = 20;
 
-function capture(): CliIo & { out: () => string; err: () => string } {
-  let out = '';
-  let err = '';
-  return { stdout: (t) => void (out += t), stderr: (t) => void (err += t), env: {}, interactive: false, out: () => out, err: () => err };
-}
-
-const percentile = (xs: number[], p: number): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? Number.NaN;
-};
-
-interface Delivered {
-  appended_ms: number;
-  received_ms: number;
-}
-
 let broker: Mosquitto;
 let root: string;
 let evidenceRoot: string;
 let pubFile: string;
-let outbox: Outbox;
-let uplink: Uplink;
+let box: EvidenceBox;
 let spy: MqttClient;
+/** The box's live events and the evidence requests it was sent, as seen on the broker. */
+let watch: BoxWatch;
 const signer = p256Signer();
 const acknowledged: string[] = [];
-const delivered: Delivered[] = [];
-/** When each live event was appended to the outbox. */
-const appended: number[] = [];
-/** Evidence requests seen on the broker: [file, offset] in order. */
-const requests: { file?: string; offset?: number; at: number }[] = [];
 const answers = new Map<string, CommandResponse>();
-let producer: NodeJS.Timeout | undefined;
-let eventNo = 0;
-
-async function startBox(): Promise<void> {
-  outbox = new Outbox(OutboxSchema.parse({ path: join(root, 'outbox.db'), commit_interval_ms: 10 }), silentLogger());
-  await outbox.start(new AbortController().signal);
-  uplink = new Uplink({
-    config: MqttSchema.parse({ url: broker.url, protocol: 5, backoff: { initial_ms: 100 } }),
-    device: { site: SITE, id: DEVICE },
-    outbox,
-    log: silentLogger(),
-    birth: () => ({ agent_version: 't', model: { name: 'm' }, config_hash: 'h', cameras: [], capabilities: [], last_reboot_reason: 'test' }),
-  });
-  registerEvidence(uplink.commands, { dir: () => evidenceRoot, onAcknowledged: (id) => void acknowledged.push(id) });
-  const online = new Promise<void>((resolve) => uplink.once('online', () => resolve()));
-  await uplink.start(new AbortController().signal);
-  await online;
-}
-
-/** Live events at EVENT_RATE, each stamped with the time it was appended. */
-function startEvents(): void {
-  producer = setInterval(() => {
-    const n = ++eventNo;
-    const at = Date.now();
-    appended.push(at);
-    outbox.append({ id: `ev-${n}`, topic: 'events/cam1', priority: 'event', payload: { n, appended_ms: at } });
-  }, 1000 / EVENT_RATE);
-}
-
-function deliveredBetween(from: number, to: number): Delivered[] {
-  return delivered.filter((d) => d.appended_ms >= from && d.appended_ms < to);
-}
 
 async function ask(body: Record<string, unknown>): Promise<CommandResponse> {
   const id = randomUUID();
@@ -128,20 +73,16 @@ beforeAll(async () => {
   broker = await Mosquitto.start();
   spy = await connectMqtt(broker.url, { protocolVersion: 5, clean: true });
   spy.on('message', (topic, payload, packet) => {
-    const body = JSON.parse(payload.toString()) as Record<string, unknown>;
-    if (topic.startsWith(`${BASE}/events/`)) delivered.push({ appended_ms: body.appended_ms as number, received_ms: Date.now() });
-    else if (topic === `${BASE}/cmd/evidence`) requests.push({ file: body.file as string | undefined, offset: body.offset as number | undefined, at: Date.now() });
-    else if (topic === REPLY) answers.set(packet.properties?.correlationData?.toString() ?? '', body as unknown as CommandResponse);
+    if (topic === REPLY) answers.set(packet.properties?.correlationData?.toString() ?? '', JSON.parse(payload.toString()) as CommandResponse);
   });
-  await spy.subscribeAsync([`${BASE}/events/#`, `${BASE}/cmd/evidence`, REPLY], { qos: 1 });
-  await startBox();
-  startEvents();
+  watch = await watchEvidenceBox(spy, BASE);
+  await spy.subscribeAsync(REPLY, { qos: 1 });
+  box = await EvidenceBox.start({ url: broker.url, site: SITE, device: DEVICE, dir: evidenceRoot, outboxPath: join(root, 'outbox.db'), onAcknowledged: (id) => void acknowledged.push(id) });
+  box.startEvents(EVENT_RATE);
 }, 30_000);
 
 afterAll(async () => {
-  clearInterval(producer);
-  await uplink?.stop();
-  await outbox?.stop();
+  await box?.stop();
   if (spy) await endMqtt(spy);
   await broker?.stop();
 });
@@ -173,29 +114,28 @@ describe('evidence delivery over MQTT (real broker, uplink and registry)', () =>
 
     // Events appended during the fetch all arrived, at their rate, without a queue behind the evidence.
     await new Promise((r) => setTimeout(r, 500));
-    const during = deliveredBetween(t0 + 200, t1 - 200);
-    const before = deliveredBetween(t0 - 1800, t0);
-    const sent = appended.filter((t) => t >= t0 + 200 && t < t1 - 200).length;
+    const during = watch.deliveredBetween(t0 + 200, t1 - 200);
+    const sent = box.appendedBetween(t0 + 200, t1 - 200);
     const nominal = ((t1 - t0 - 400) / 1000) * EVENT_RATE;
-    const lat = during.map((d) => d.received_ms - d.appended_ms);
-    const base = before.map((d) => d.received_ms - d.appended_ms);
+    const lat = latencySummary(during);
+    const base = latencySummary(watch.deliveredBetween(t0 - 1800, t0));
     console.log(
-      `events during the fetch: ${during.length} delivered of ${sent} appended (nominal ${nominal.toFixed(0)}), latency p50 ${percentile(lat, 50)} ms p95 ${percentile(lat, 95)} max ${Math.max(...lat)} ms; before the fetch: p95 ${percentile(base, 95)} ms`,
+      `events during the fetch: ${during.length} delivered of ${sent} appended (nominal ${nominal.toFixed(0)}), latency p50 ${lat.p50_ms} ms p95 ${lat.p95_ms} max ${lat.max_ms} ms; before the fetch: p95 ${base.p95_ms} ms`,
     );
     expect(during.length).toBe(sent);
     expect(sent).toBeGreaterThanOrEqual(Math.floor(nominal * 0.8));
-    expect(percentile(lat, 95)).toBeLessThan(250);
-    expect(Math.max(...lat)).toBeLessThan(1000);
+    expect(lat.p95_ms).toBeLessThan(250);
+    expect(lat.max_ms).toBeLessThan(1000);
   }, 60_000);
 
   it('an interrupted fetch resumes from the bytes already on disk, and the package then verifies', async () => {
     const pkg = writeTestPackage(evidenceRoot, signer, { files: { 'clip.mp4': 300_000, 'still-at.jpg': 20_000 } });
     const out = join(root, 'got-2');
     const stop = new AbortController();
-    const first = requests.length;
+    const first = watch.requests.length;
     // Stop once the box has been asked for the clip's sixth chunk: with 4 in flight, at least 2 were written.
     const watcher = setInterval(() => {
-      if (requests.slice(first).some((r) => r.file === 'clip.mp4' && (r.offset ?? 0) >= 5 * EVIDENCE_CHUNK_MAX_BYTES)) stop.abort();
+      if (watch.requests.slice(first).some((r) => r.file === 'clip.mp4' && (r.offset ?? 0) >= 5 * EVIDENCE_CHUNK_MAX_BYTES)) stop.abort();
     }, 5);
     const io1 = capture();
     const code1 = await evidenceGet(center(pkg, out, { signal: stop.signal }), io1);
@@ -212,23 +152,23 @@ describe('evidence delivery over MQTT (real broker, uplink and registry)', () =>
     expect(partial.files.find((f) => f.name === 'clip.mp4')).toMatchObject({ ok: false, problem: 'missing' });
     expect(partial.extra).toEqual(['clip.mp4.part']);
 
-    const second = requests.length;
+    const second = watch.requests.length;
     const io2 = capture();
     expect(await evidenceGet(center(pkg, out), io2)).toBe(0);
     expect(io2.out()).toContain(`clip.mp4: 300000 bytes (resumed at ${kept})`);
     expect(io2.out()).toContain(`${kept} already here`);
-    const clipAsks = requests.slice(second).filter((r) => r.file === 'clip.mp4');
+    const clipAsks = watch.requests.slice(second).filter((r) => r.file === 'clip.mp4');
     expect(clipAsks[0]?.offset).toBe(kept);
     expect(clipAsks.every((r) => (r.offset ?? 0) >= kept)).toBe(true);
     expect(readFileSync(join(out, 'clip.mp4')).equals(pkg.files.get('clip.mp4')!)).toBe(true);
     expect(acknowledged).toContain(pkg.eventId);
 
     // A third run finds everything in place: nothing is fetched again, only the end of each file is asked for.
-    const third = requests.length;
+    const third = watch.requests.length;
     const io3 = capture();
     expect(await evidenceGet(center(pkg, out), io3)).toBe(0);
     expect(io3.out()).toContain(' 0 bytes fetched');
-    expect(requests.slice(third).filter((r) => r.file !== undefined).map((r) => [r.file, r.offset])).toEqual([
+    expect(watch.requests.slice(third).filter((r) => r.file !== undefined).map((r) => [r.file, r.offset])).toEqual([
       ['clip.mp4', 300_000],
       ['still-at.jpg', 20_000],
     ]);
@@ -280,20 +220,8 @@ describe('evidence fetch ceiling (a second box without the rate limit)', () => {
     const device = 'ev-fast';
     const fastRoot = join(root, 'fast-evidence');
     mkdirSync(fastRoot);
-    const box = new Outbox(OutboxSchema.parse({ path: join(root, 'fast-outbox.db'), commit_interval_ms: 10 }), silentLogger());
-    await box.start(new AbortController().signal);
-    const fast = new Uplink({
-      config: MqttSchema.parse({ url: broker.url, protocol: 5, backoff: { initial_ms: 100 } }),
-      device: { site: SITE, id: device },
-      outbox: box,
-      log: silentLogger(),
-      birth: () => ({ agent_version: 't', model: { name: 'm' }, config_hash: 'h', cameras: [], capabilities: [], last_reboot_reason: 'test' }),
-    });
-    registerEvidence(fast.commands, { dir: () => fastRoot, rate_bytes_s: 1024 * 1024 * 1024 });
+    const fast = await EvidenceBox.start({ url: broker.url, site: SITE, device, dir: fastRoot, outboxPath: join(root, 'fast-outbox.db'), rate_bytes_s: 1024 * 1024 * 1024 });
     try {
-      const online = new Promise<void>((resolve) => fast.once('online', () => resolve()));
-      await fast.start(new AbortController().signal);
-      await online;
       const pkg = writeTestPackage(fastRoot, signer, { files: { 'clip.mp4': 4_000_000, 'still-at.jpg': 30_000 } });
       const io = capture();
       // No --cert: the copy is complete and intact under the package's own key, and the report says the signer is unproven.
@@ -304,7 +232,6 @@ describe('evidence fetch ceiling (a second box without the rate limit)', () => {
       expect(rate).toBeGreaterThan(4 * EVIDENCE_RATE_BYTES_S);
     } finally {
       await fast.stop();
-      await box.stop();
     }
   }, 60_000);
 });
