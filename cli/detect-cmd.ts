@@ -34,7 +34,7 @@ export function detectCommand(ctx: CliContext): Command {
     )
     .argument('<IMAGE...>', 'image files')
     .option('--json', 'one JSON line per image: {image, width, height, inference_ms, objects: [{class, score, box}]}')
-    .option('--model <FILE>', 'ONNX model (default: the bundled models/nanodet.onnx)')
+    .option('--model <FILE>', 'ONNX model (default: the bundled models/nanodet-int8.onnx)')
     .addOption(new Option('--decoder <NAME>', "the model's output layout (default: nanodet)").choices(['nanodet', 'yolov8', 'decoded']))
     .option('--input-size <WxH>', 'model input size (default: 416x416)', sizeValue)
     .option('--threshold <X>', 'minimum score, 0-1 (default: 0.3)', numberIn(0, 1, 'a score'))

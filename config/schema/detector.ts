@@ -5,7 +5,7 @@ export const DetectorSchema = z
     model_path: z
       .string()
       .optional()
-      .describe('ONNX model file; relative to the config file. Default: the bundled models/nanodet.onnx'),
+      .describe('ONNX model file; relative to the config file. Default: the bundled models/nanodet-int8.onnx (int8; models/nanodet.onnx is the fp32 original)'),
     decoder: z
       .enum(['nanodet', 'yolov8', 'decoded'])
       .default('nanodet')

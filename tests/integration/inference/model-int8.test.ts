@@ -3,17 +3,22 @@
 // them) and on frames of the demo clip (ffmpeg with the camera source's own filter chain), stretched and
 // letterboxed. The gate is models/build's (gfl.mjs GATE): on the photos object by object, on the clip by its
 // statistics (same classes, IoU >= 0.9, mean score drop <= 0.05; see models/build/README.md for why).
+// And the counts: `analyze` of the demo clip counts the demo line with the int8 model exactly as it was counted
+// by eye, at 5 and 10 detection fps, and never further from that than the fp32 model.
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
+import type { EventDraft } from '../../../contract/event.js';
 import { silentLogger } from '../../../core/log.js';
 import { packageRoot } from '../../../core/paths.js';
 import { DetectorSchema } from '../../../config/schema/detector.js';
 import { filterChain, letterboxGeometry } from '../../../ingest/ffmpeg-args.js';
 import { Detector, iou, type Detection, type DetectorFrame } from '../../../inference/detector/index.js';
 import { DEMO_CLIP } from '../../../testkit/clips.js';
+import { makeTempDir } from '../../../testkit/tmp.js';
 
 const execFileP = promisify(execFile);
 const FP32 = join(packageRoot(), 'models', 'nanodet.onnx');
@@ -153,5 +158,44 @@ describe.skipIf(!HAVE)('models/nanodet-int8.onnx against fp32 through the agent 
       expect(mean(ious)).toBeGreaterThanOrEqual(MIN_IOU);
       expect(mean(all.pairs.map((p) => p.drop))).toBeLessThanOrEqual(MARGIN);
     });
+  });
+});
+
+/**
+ * The demo line's crossings per direction, counted by eye on the clip (config/examples/demo.yaml, line `mid`):
+ * two people walking in, four walking out (two of them side by side at 3.9 s).
+ */
+const DEMO_LINE_TRUTH = { in: 2, out: 4 };
+
+/** `analyze` of the demo clip (the compiled CLI, as a technician runs it) with `model`: crossings of `mid` per direction. */
+async function demoLineCounts(model: string, fps: number): Promise<Record<string, number>> {
+  const demo = parse(readFileSync(join(packageRoot(), 'config/examples/demo.yaml'), 'utf8')) as {
+    device: Record<string, unknown>;
+    cameras: Array<Record<string, unknown>>;
+    detector: Record<string, unknown>;
+  };
+  const dir = makeTempDir('int8count');
+  demo.device.data_dir = join(dir, 'data');
+  demo.cameras[0]!.url = DEMO_CLIP;
+  demo.detector.model_path = model;
+  const config = join(dir, 'demo.yaml');
+  writeFileSync(config, stringify(demo));
+  const cli = join(packageRoot(), 'dist/cli/main.js');
+  const { stdout } = await execFileP('node', [cli, 'analyze', '--config', config, '--camera', 'cam1', '--fps', String(fps), DEMO_CLIP], { maxBuffer: 64 << 20 });
+  const counts: Record<string, number> = { in: 0, out: 0 };
+  for (const line of stdout.trim().split('\n')) {
+    const e = JSON.parse(line) as EventDraft;
+    if (e.type === 'line_crossing' && e.rule.id === 'mid') counts[e.attributes.direction] = (counts[e.attributes.direction] ?? 0) + 1;
+  }
+  return counts;
+}
+
+const miss = (c: Record<string, number>) => Math.abs(c.in! - DEMO_LINE_TRUTH.in) + Math.abs(c.out! - DEMO_LINE_TRUTH.out);
+
+describe.skipIf(!HAVE || !existsSync(join(packageRoot(), 'dist/cli/main.js')))('counts of the demo line, int8 against fp32 and the truth', () => {
+  it.each([5, 10])('at %i detection fps the int8 model counts every crossing once, no further from the truth than fp32', { timeout: 120_000 }, async (fps) => {
+    const [int8, fp32] = [await demoLineCounts(INT8, fps), await demoLineCounts(FP32, fps)];
+    expect(int8).toEqual(DEMO_LINE_TRUTH);
+    expect(miss(int8)).toBeLessThanOrEqual(miss(fp32));
   });
 });

@@ -126,7 +126,7 @@ describe('valid configs', () => {
     expect(cam.detection_fps).toBe(5);
     expect(cam.motion.enabled).toBe(true);
     expect(cam.url).toBe(join(process.cwd(), 'tests/fixtures/clips/vtest-20s.mp4'));
-    expect(config.detector.model_path).toBe(join(process.cwd(), 'models/nanodet.onnx'));
+    expect(config.detector.model_path).toBe(join(process.cwd(), 'models/nanodet-int8.onnx'));
     expect(config.outbox.path).toBe('/var/lib/roadside-agent/outbox.db');
     expect(config.outbox.ttl_s.health).toBe(86_400);
     expect(config.mqtt.protocol).toBe(5);

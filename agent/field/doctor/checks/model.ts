@@ -36,7 +36,7 @@ export function modelFix(err: unknown): string {
   const size = /set detector\.input_size to (\d+x\d+)/.exec(msg)?.[1];
   switch (code) {
     case 'DETECTOR_MODEL_LOAD':
-      return 'detector.model_path is not an ONNX model ONNX Runtime can load: point it at the .onnx file (default: the bundled models/nanodet.onnx) or copy the model again';
+      return 'detector.model_path is not an ONNX model ONNX Runtime can load: point it at the .onnx file (default: the bundled models/nanodet-int8.onnx) or copy the model again';
     case 'DETECTOR_MODEL_MISMATCH':
       if (decoder) return `set detector.decoder: ${decoder} (the model's outputs do not fit the configured decoder)`;
       if (size) return `set detector.input_size to ${size} (the model's input size)`;
