@@ -10,9 +10,10 @@ import { addDeviceCommands } from './device-cli.js';
 import type { FleetReceiver, FleetReceiverOptions, GapMode } from './receiver.js';
 import type { EventSink } from './sinks.js';
 import type { ViewExtras } from './view.js';
+import { collectUrls, URL_HELP } from './broker-urls.js';
 
 interface CenterFlags {
-  url?: string;
+  url?: string[];
   protocol?: string;
   prefix?: string;
   share?: string;
@@ -54,7 +55,7 @@ export function centerCli(io: CliIo, done: (code: number) => void): Command {
       'Receive a fleet of boxes: availability, health, events; detect and repair seq gaps with the resend command. ' +
         'Runs until Ctrl-C (or --duration-s): a live table on a terminal, JSON summary lines otherwise. Logs go to stderr.',
     )
-    .option('--url <URL>', 'broker URL (mqtt://, mqtts://, ws://, wss://); required')
+    .option('--url <URL>', URL_HELP, collectUrls)
     .option('--protocol <4|5>', "MQTT version; 4 = 3.1.1 (e.g. the demo's embedded broker) (default: 5)")
     .option('--prefix <P>', 'topic prefix of the fleet (default: roadside)')
     .option('--share <GROUP>', 'split events/health with other receivers ($share/GROUP/…)')
@@ -112,8 +113,10 @@ async function runCenter(cmd: Command, io: CliIo): Promise<number> {
   if (protocol !== 4 && protocol !== 5) usage(`--protocol must be 4 (MQTT 3.1.1) or 5, got "${values.protocol}"`);
   if ((values.cert === undefined) !== (values.key === undefined)) usage('--cert and --key go together');
   const url = values.url;
-  if (/^(mqtt|ws):\/\//.test(url) && !/^\w+:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?(\/|$)/.test(url)) {
-    io.stderr(`warning: ${url} is not encrypted; use mqtts:// or wss:// beyond this machine\n`);
+  for (const u of url) {
+    if (/^(mqtt|ws):\/\//.test(u) && !/^\w+:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?(\/|$)/.test(u)) {
+      io.stderr(`warning: ${u} is not encrypted; use mqtts:// or wss:// beyond this machine\n`);
+    }
   }
   const level = values.logLevel;
   const intervalS = values.intervalS ?? 10;

@@ -17,8 +17,8 @@ import { createLogger, type Logger, type LogLevel } from '../core/log.js';
 import { BrokerConnection } from './connection.js';
 
 export interface CenterConfigOptions {
-  /** Broker URL (mqtt://, mqtts://, ws://, wss://). */
-  url: string;
+  /** Broker URL (mqtt://, mqtts://, ws://, wss://), or the nodes of a cluster (see ConnectionOptions.url). */
+  url: string | readonly string[];
   /** 5 (default) or 4 (MQTT 3.1.1). */
   protocol?: 4 | 5 | undefined;
   /** Topic prefix of the fleet. Default roadside. */

@@ -6,9 +6,11 @@ import { AgentError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { mqttClientOptions, readTlsFiles, type MqttTlsFiles } from '../core/mqtt-options.js';
 import { settleWithin } from '../core/time.js';
+import { brokerNodes } from './broker-urls.js';
 
 export interface ConnectionOptions {
-  url: string;
+  /** The broker, or the nodes of a cluster: tried in turn, the next one at each reconnect (failover). */
+  url: string | readonly string[];
   /** 5, or 4 (MQTT 3.1.1: no Response Topic, Session Expiry or Receive Maximum). */
   protocol: 4 | 5;
   client_id: string;
@@ -79,24 +81,33 @@ export class BrokerConnection {
     if (this.stopping) return Promise.reject(new AgentError('CENTER_STOPPED', 'the receiver was stopped; create a new one'));
     if (this.client) return Promise.resolve();
     let opts: IClientOptions;
+    let nodes: ReturnType<typeof brokerNodes>;
     try {
+      nodes = brokerNodes(this.o.url);
       const v5: IClientOptions = { properties: { sessionExpiryInterval: this.o.session_expiry_s, receiveMaximum: this.o.receive_maximum } };
       opts = mqttClientOptions(
         { protocol: this.o.protocol, client_id: this.o.client_id, username: this.o.username, password: this.o.password, tls: this.o.tls, keepalive_s: 30 },
-        { clean: this.o.session_expiry_s === 0, reconnectPeriod: 1000, connectTimeout: 10_000, ...(this.o.protocol === 5 ? v5 : {}) },
+        {
+          clean: this.o.session_expiry_s === 0,
+          reconnectPeriod: 1000,
+          connectTimeout: 10_000,
+          ...(this.o.protocol === 5 ? v5 : {}),
+          ...(nodes.servers ? { servers: nodes.servers } : {}),
+        },
         readTlsFiles(this.o.tls, 'center'),
       );
     } catch (err) {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
-    const client = mqtt.connect(this.o.url, opts);
+    const client = mqtt.connect(nodes.url, opts);
+    const url = nodes.label;
     this.client = client;
     client.on('message', (topic, payload, packet) => this.onMessage(topic, payload, { retain: packet.retain, correlationData: packet.properties?.correlationData }));
     // mqtt.js sends the PUBACK, and reads the next packet, once this calls back.
     const gate = this.o.gate;
     if (gate) client.handleMessage = (_packet, callback) => gate(() => callback());
     client.on('close', () => {
-      if (this.connected && !this.stopping) this.log.warn({ url: this.o.url }, 'center: connection to the broker lost; reconnecting');
+      if (this.connected && !this.stopping) this.log.warn({ url }, 'center: connection to the broker lost; reconnecting');
       this.connected = false;
     });
     return new Promise<void>((resolve, reject) => {
@@ -112,7 +123,9 @@ export class BrokerConnection {
       signal?.addEventListener('abort', onAbort, { once: true });
       client.on('connect', (connack) => {
         this.connected = true;
-        this.log.info({ url: this.o.url, client_id: this.o.client_id, protocol: this.o.protocol, session_present: connack.sessionPresent }, 'center: connected');
+        // With several nodes, mqtt.js has put the one it reached in its options.
+        const node = nodes.servers ? `${client.options.protocol ?? ''}://${client.options.host ?? ''}:${client.options.port ?? ''}` : url;
+        this.log.info({ url: node, client_id: this.o.client_id, protocol: this.o.protocol, session_present: connack.sessionPresent }, 'center: connected');
         if (connack.sessionPresent) {
           settle();
           return;
@@ -138,7 +151,7 @@ export class BrokerConnection {
           this.o.protocol === 5 && typeof err.code === 'number' && BAD_PROTOCOL.has(err.code)
             ? '; the broker does not speak MQTT 5 (e.g. the demo\'s embedded broker): use protocol 4 (--protocol 4)'
             : '';
-        settle(new AgentError('CENTER_CONNECT_REFUSED', `${this.o.url}: ${err.message}${hint}`));
+        settle(new AgentError('CENTER_CONNECT_REFUSED', `${url}: ${err.message}${hint}`));
       });
     });
   }

@@ -5,9 +5,10 @@ import type { CliIo } from '../core/cli-io.js';
 import { EXIT } from '../core/errors.js';
 import { LOG_LEVELS, type LogLevel } from '../core/log.js';
 import type { CenterConfigOptions } from './config-cmd.js';
+import { collectUrls, URL_HELP } from './broker-urls.js';
 
 interface DeviceFlags {
-  url?: string;
+  url?: string[];
   protocol?: string;
   prefix?: string;
   device?: string;
@@ -29,7 +30,7 @@ const positive = (value: string): number => {
 /** A subcommand with the flags every device request needs. */
 function deviceCommand(name: string): Command {
   return new Command(name)
-    .option('--url <URL>', 'broker URL (mqtt://, mqtts://, ws://, wss://); required')
+    .option('--url <URL>', URL_HELP, collectUrls)
     .option('--device <D>', 'device id, or SITE/DEVICE (the site is read from the retained birth otherwise); required')
     .addOption(new Option('--protocol <4|5>', 'MQTT version; 4 = 3.1.1').choices(['4', '5']).default('5'))
     .option('--prefix <P>', 'topic prefix of the fleet (default: roadside)')

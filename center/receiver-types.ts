@@ -4,8 +4,8 @@ import type { EventSink } from './sinks.js';
 import type { DeviceStateStore } from './state.js';
 
 export interface FleetReceiverOptions {
-  /** Broker URL (mqtt://, mqtts://, ws://, wss://). */
-  url: string;
+  /** Broker URL (mqtt://, mqtts://, ws://, wss://), or the nodes of a cluster: the next one at each reconnect. */
+  url: string | readonly string[];
   /**
    * MQTT protocol: 5 (default), or 4 = MQTT 3.1.1 for brokers that speak nothing newer (the demo's embedded
    * aedes). With 4, resend responses arrive on the box's `{base}/cmd/resend/result`, and session_expiry_s > 0
