@@ -19,7 +19,6 @@ import {
   signerKeyFrom,
 } from '../../../contract/evidence.js';
 import { verifyEvidencePackage } from '../../../contract/evidence-verify.js';
-import { canonicalJson as writerCanonicalJson, type Json } from '../../../inference/evidence/canonical.js';
 import { EvidenceSigner } from '../../../inference/evidence/signer.js';
 import type { CliIo } from '../../../core/cli-io.js';
 import { makeCerts, type TestCerts } from '../../../testkit/certs.js';
@@ -122,13 +121,13 @@ describe('evidence verify', () => {
     expect(io.out()).toContain('verified: signature valid, 6 files intact');
   });
 
-  it("interoperates with the box's writer (inference/evidence): its canonical JSON, key id and signature verify here", async () => {
+  it("interoperates with the box's signer (inference/evidence): its key id and its signature of the canonical manifest verify here", async () => {
     const boxSigner = new EvidenceSigner({ data_dir: makeTempDir('evidence-writer') });
     const info = boxSigner.info();
     const boxKey = signerKeyFrom(info.public_key);
     expect(info.key_id).toBe(boxKey.key_id);
     const pkg = writeTestPackage(root, { ...signer, publicKey: boxKey.key, publicPem: info.public_key });
-    const theirs = Buffer.from(writerCanonicalJson(pkg.manifest as unknown as Json));
+    const theirs = Buffer.from(canonicalJson(pkg.manifest));
     expect(theirs.equals(manifestBytes(pkg.manifest))).toBe(true);
     writeFileSync(join(pkg.dir, MANIFEST_FILE), theirs);
     writeFileSync(join(pkg.dir, SIGNATURE_FILE), boxSigner.sign(theirs));
