@@ -4,6 +4,7 @@ import type { DeviceState } from './devices.js';
 import type { FleetTotals } from './receiver-types.js';
 import type { SinkStats } from './sinks.js';
 import type { TrafficRow } from './traffic.js';
+import { columns } from '../core/table.js';
 
 export interface ViewExtras {
   /** Sinks' figures (rows written, rows/s). */
@@ -33,13 +34,6 @@ export function sortForAttention(devices: DeviceState[]): DeviceState[] {
 function sinkLine(s: SinkStats): string {
   const extra = `${s.dropped ? `  DROPPED ${s.dropped}` : ''}${s.rejected ? `  REJECTED ${s.rejected}` : ''}${s.error ? `  ERROR ${s.error}` : ''}`;
   return `${s.name}: ${s.rows_per_s} rows/s  written ${s.written}  waiting ${s.pending}${extra}`;
-}
-
-/** Text columns, the last one unpadded. */
-function columns(cols: string[], rows: string[][]): string[] {
-  const widths = cols.map((c, i) => Math.max(c.length, ...rows.map((r) => (i === cols.length - 1 ? 0 : (r[i] as string).length))));
-  const line = (r: string[]): string => r.map((v, i) => (i === r.length - 1 ? v : v.padEnd(widths[i] as number))).join('  ');
-  return [line(cols), ...rows.map(line)];
 }
 
 /** Vehicles per line and direction (its first column: the device), as table lines. */

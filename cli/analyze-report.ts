@@ -2,6 +2,7 @@
 // and, at the end, a table of what every line and zone counted, from the events themselves.
 import type { CameraConfig } from '../config/schema/index.js';
 import type { EventDraft } from '../contract/event.js';
+import { columns } from '../core/table.js';
 
 /** Crossings of one line in one direction: per class, and per lane (by lane id; '' outside every lane). */
 interface DirectionCount {
@@ -114,17 +115,6 @@ export class AnalyzeTally {
 }
 
 const emptyDirection = (): DirectionCount => ({ byClass: new Map(), byLane: new Map() });
-
-/** Text columns two spaces apart, each left- or right-aligned; no trailing spaces. */
-export function columns(head: readonly string[], rows: readonly string[][], align: ReadonlyArray<'left' | 'right'>): string[] {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (r: readonly string[]): string =>
-    r
-      .map((v, i) => (align[i] === 'right' ? v.padStart(widths[i]!) : v.padEnd(widths[i]!)))
-      .join('  ')
-      .trimEnd();
-  return [line(head), ...rows.map(line)];
-}
 
 /** Seconds as 1:05:09 / 5:09 / 9s. */
 function clock(s: number): string {

@@ -1,6 +1,7 @@
 // The summary table and progress bar of `analyze`, from hand-made events (the demo clip has no lanes).
 import { describe, expect, it } from 'vitest';
-import { AnalyzeTally, ProgressBar, columns } from '../../../cli/analyze-report.js';
+import { AnalyzeTally, ProgressBar } from '../../../cli/analyze-report.js';
+import { columns } from '../../../core/table.js';
 import { LineSchema, ZoneSchema } from '../../../config/schema/index.js';
 import { makeEvent, seededUuidv7, useEventIds, uuidv7Time, type EventDraft } from '../../../contract/event.js';
 
