@@ -1,13 +1,14 @@
 // A real mosquitto broker per test (file), on free loopback ports, with optional password, TLS / mutual
 // TLS and persistence. Its log (stdout+stderr, log_type all) goes to `<dir>/mosquitto.log`.
-import { execFile, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { TestCerts } from './certs.js';
 import { makeTempDir } from './tmp.js';
 import { freePort, waitForPort, waitForPortFree } from './ports.js';
-import { hasExited, spawnGuarded, terminate } from './processes.js';
+import { hasExited, terminate } from './processes.js';
+import { ServerProcess } from './server-process.js';
 
 const execFileP = promisify(execFile);
 
@@ -36,7 +37,7 @@ export class MosquittoStartError extends Error {
   }
 }
 
-export class Mosquitto {
+export class Mosquitto extends ServerProcess {
   /** Plain MQTT listener port on 127.0.0.1. */
   port: number;
   /** TLS listener port on 127.0.0.1 (only with the `tls` option). */
@@ -44,11 +45,8 @@ export class Mosquitto {
   /** Temp dir holding the config, password file, persistence db and log. */
   readonly dir: string;
   readonly confFile: string;
-  readonly logFile: string;
   /** Wall-clock time of the last successful start (spawn → port accepting), for reporting. */
   startup_ms = 0;
-
-  private child: ChildProcess | undefined;
 
   private constructor(
     private readonly opts: MosquittoOptions,
@@ -56,11 +54,11 @@ export class Mosquitto {
     port: number,
     tlsPort: number | undefined,
   ) {
+    super(path.join(dir, 'mosquitto.log'));
     this.dir = dir;
     this.port = port;
     this.tlsPort = tlsPort;
     this.confFile = path.join(dir, 'mosquitto.conf');
-    this.logFile = path.join(dir, 'mosquitto.log');
   }
 
   /** Start a broker and resolve once every listener accepts TCP connections. */
@@ -93,23 +91,6 @@ export class Mosquitto {
   get tlsUrl(): string {
     if (this.tlsPort === undefined) throw new Error('Mosquitto: started without the tls option');
     return `mqtts://127.0.0.1:${this.tlsPort}`;
-  }
-
-  get pid(): number | undefined {
-    return this.child && !hasExited(this.child) ? this.child.pid : undefined;
-  }
-
-  get running(): boolean {
-    return this.child !== undefined && !hasExited(this.child);
-  }
-
-  /** The broker's log so far (all restarts appended), for failure messages. */
-  logText(): string {
-    try {
-      return fs.readFileSync(this.logFile, 'utf8');
-    } catch {
-      return '';
-    }
   }
 
   /** SIGTERM and wait for exit (mosquitto saves its persistence db). Idempotent. */
@@ -186,14 +167,7 @@ export class Mosquitto {
     fs.writeFileSync(this.confFile, this.config());
     const logOffset = this.logText().length;
     const t0 = performance.now();
-    const logFd = fs.openSync(this.logFile, 'a');
-    let child: ChildProcess;
-    try {
-      child = spawnGuarded(MOSQUITTO_BIN, ['-c', this.confFile], { stdio: ['ignore', logFd, logFd] });
-    } finally {
-      fs.closeSync(logFd);
-    }
-    this.child = child;
+    const child = this.spawnLogged(MOSQUITTO_BIN, ['-c', this.confFile]);
     const spawnError = new Promise<never>((_, reject) => child.once('error', reject));
     spawnError.catch(() => undefined);
     try {

@@ -10,15 +10,15 @@
 // publishes on the other nodes are held ~4 s and refused or disconnected until a new leader is elected. A
 // persistent session with several QoS 1 subscriptions resuming on a backlog may get up to 1,024 messages only
 // after `ack_wait` (pass e.g. mqttConfig ['ack_wait: "5s"']). docs/scaling.md has the measurements.
-import { type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import mqtt from 'mqtt';
 import { freePort, waitForPort, waitForPortFree } from './ports.js';
-import { hasExited, spawnGuarded, terminate } from './processes.js';
+import { hasExited, terminate } from './processes.js';
 import { makeTempDir } from './tmp.js';
+import { ServerProcess } from './server-process.js';
 
 export const NATS_BIN = process.env.ROADSIDE_NATS_BIN ?? '/usr/sbin/nats-server';
 
@@ -43,40 +43,21 @@ interface Ports {
 class AddressInUse extends Error {}
 
 /** One nats-server of the cluster. */
-export class NatsNode {
+export class NatsNode extends ServerProcess {
   readonly dir: string;
-  readonly logFile: string;
-  private child: ChildProcess | undefined;
-
   constructor(
     readonly name: string,
     readonly ports: Ports,
     baseDir: string,
     private readonly config: () => string,
   ) {
+    super(path.join(baseDir, name, 'nats.log'));
     this.dir = path.join(baseDir, name);
-    this.logFile = path.join(this.dir, 'nats.log');
   }
 
   /** mqtt://127.0.0.1:PORT of this node's MQTT gateway. */
   get mqttUrl(): string {
     return `mqtt://127.0.0.1:${this.ports.mqtt}`;
-  }
-
-  get pid(): number | undefined {
-    return this.child && !hasExited(this.child) ? this.child.pid : undefined;
-  }
-
-  get running(): boolean {
-    return this.child !== undefined && !hasExited(this.child);
-  }
-
-  logText(): string {
-    try {
-      return fs.readFileSync(this.logFile, 'utf8');
-    } catch {
-      return '';
-    }
   }
 
   /** Starts (again) on the same ports and JetStream store; resolves once the MQTT and client ports accept connections. */
@@ -92,14 +73,7 @@ export class NatsNode {
     const conf = path.join(this.dir, 'nats.conf');
     fs.writeFileSync(conf, this.config());
     const offset = this.logText().length;
-    const logFd = fs.openSync(this.logFile, 'a');
-    let child: ChildProcess;
-    try {
-      child = spawnGuarded(NATS_BIN, ['-c', conf], { stdio: ['ignore', logFd, logFd] });
-    } finally {
-      fs.closeSync(logFd);
-    }
-    this.child = child;
+    const child = this.spawnLogged(NATS_BIN, ['-c', conf]);
     const spawnError = new Promise<never>((_, reject) => child.once('error', reject));
     spawnError.catch(() => undefined);
     try {

@@ -3,7 +3,7 @@
 // PostgreSQL refuses to run as root: as root the server runs as the system user "postgres" (from the Debian
 // package), through setpriv, which also keeps the parent-death signal (spawnGuarded) across the user change.
 // Its log goes to `<dir>/postgres.log`.
-import { execFile, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,8 +11,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { freePort, waitForPortFree } from './ports.js';
-import { hasExited, spawnGuarded, terminate } from './processes.js';
+import { hasExited, terminate } from './processes.js';
 import { makeTempDir } from './tmp.js';
+import { ServerProcess } from './server-process.js';
 
 const execFileP = promisify(execFile);
 
@@ -36,11 +37,9 @@ function asServerUser(bin: string, args: string[]): { command: string; args: str
   return { command: '/usr/bin/setpriv', args: [`--reuid=${SERVER_USER}`, `--regid=${SERVER_USER}`, '--init-groups', '--pdeathsig', 'KILL', '--', exe, ...args] };
 }
 
-export class Postgres {
+export class Postgres extends ServerProcess {
   /** postgres://postgres@127.0.0.1:PORT/postgres */
   readonly url: string;
-  readonly logFile: string;
-  private child: ChildProcess | undefined;
   private databases = 0;
 
   private constructor(
@@ -48,8 +47,8 @@ export class Postgres {
     readonly port: number,
     private readonly opts: PostgresOptions,
   ) {
+    super(path.join(dir, 'postgres.log'));
     this.url = `postgres://${SERVER_USER}@127.0.0.1:${port}/postgres`;
-    this.logFile = path.join(dir, 'postgres.log');
   }
 
   /** initdb, start, and resolve once the server answers queries. */
@@ -79,18 +78,6 @@ export class Postgres {
       }
     }
     throw lastError instanceof Error ? lastError : new Error(String(lastError));
-  }
-
-  get running(): boolean {
-    return this.child !== undefined && !hasExited(this.child);
-  }
-
-  logText(): string {
-    try {
-      return fs.readFileSync(this.logFile, 'utf8');
-    } catch {
-      return '';
-    }
   }
 
   /** A new empty database on this server; resolves to its URL. */
@@ -127,14 +114,7 @@ export class Postgres {
     const settings = ['listen_addresses=127.0.0.1', `port=${this.port}`, `unix_socket_directories=${this.dir}`, 'max_connections=50', 'shared_buffers=64MB'];
     if (!this.opts.durable) settings.push('fsync=off', 'synchronous_commit=off', 'full_page_writes=off');
     const cmd = asServerUser('postgres', ['-D', path.join(this.dir, 'data'), ...settings.flatMap((s) => ['-c', s])]);
-    const logFd = fs.openSync(this.logFile, 'a');
-    let child: ChildProcess;
-    try {
-      child = spawnGuarded(cmd.command, cmd.args, { stdio: ['ignore', logFd, logFd], cwd: os.tmpdir() });
-    } finally {
-      fs.closeSync(logFd);
-    }
-    this.child = child;
+    const child = this.spawnLogged(cmd.command, cmd.args, { cwd: os.tmpdir() });
     const deadline = Date.now() + (this.opts.startTimeout_ms ?? 20_000);
     for (;;) {
       if (hasExited(child)) throw new Error(`postgres exited at start\n--- ${this.logFile} ---\n${this.logText()}`);
