@@ -5,7 +5,9 @@
  * runs them: worker threads without a TypeScript loader), else the sources. Parts: node itself, an ONNX Runtime session of the detector model (with
  * its memory options varied, each variant timed too), a worker thread's isolate, the detector (worker + session),
  * sharp, an ffmpeg camera pipe (node's side, and ffmpeg's own process), the SQLite outbox (with its sync worker),
- * the plate reader's models.
+ * the plate reader's models. Each part runs in the environment the agent is deployed with (core/runtime-env.ts:
+ * malloc arenas and mmap threshold, a 1 MB young generation); the detector, the camera pipe and the outbox also in
+ * plain node (`*_plain_node_*`), so what that environment saves stays visible (docs/performance.md).
  *
  *   npx tsx bench/memory.ts [--model models/nanodet-int8.onnx]
  *
@@ -20,6 +22,7 @@ import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { silentLogger } from '../core/log.js';
 import { DEFAULT_MODEL, packageRoot } from '../core/paths.js';
+import { AGENT_RUNTIME_ENV } from '../core/runtime-env.js';
 import type { SessionMemoryOptions } from '../inference/detector/session.js';
 
 const r1 = (v: number) => Math.round(v * 10) / 10;
@@ -172,10 +175,18 @@ async function part(name: string, model: string, variant: string): Promise<Recor
   return { anon_mb: r1(after.anon_mb - before.anon_mb), file_mb: r1(after.file_mb - before.file_mb), ...extra };
 }
 
-/** One part in a fresh node (this file with --part), with the loader flags this process runs with. */
+/** The environment variables AGENT_RUNTIME_ENV sets, removed: plain node. */
+const PLAIN_NODE: NodeJS.ProcessEnv = Object.fromEntries(Object.keys(AGENT_RUNTIME_ENV).map((k) => [k, undefined]));
+
+/**
+ * One part in a fresh node (this file with --part), with the loader flags this process runs with, in the agent's
+ * runtime environment unless `env` overrides it (undefined values remove a variable).
+ */
 function runPart(name: string, model: string, variant = 'default', env: NodeJS.ProcessEnv = {}): Promise<Record<string, number>> {
   const args = [...process.execArgv, '--expose-gc', fileURLToPath(import.meta.url), '--part', name, '--model', model, '--variant', variant];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+  const merged: NodeJS.ProcessEnv = { ...process.env, ...AGENT_RUNTIME_ENV, ...env };
+  for (const [k, v] of Object.entries(merged)) if (v === undefined) delete merged[k];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env: merged });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   return new Promise((resolve, reject) => {
@@ -213,8 +224,8 @@ export async function benchMemory(opts: BenchMemoryOptions = {}): Promise<Record
     for (const [k, v] of Object.entries(figures)) out[`${prefix}_${k}`] = v;
   };
   for (const name of ['worker_isolate', 'detector', 'sharp', 'ffmpeg', 'sqlite', 'plates']) put(name, await runPart(name, model));
-  // glibc gives each thread that allocates its own arena (ONNX Runtime's threads, the worker): capped at 2.
-  put('detector_malloc_arena_max_2', await runPart('detector', model, 'default', { MALLOC_ARENA_MAX: '2' }));
+  // The same parts in plain node: what the runtime environment saves on each.
+  for (const name of ['detector', 'ffmpeg', 'sqlite']) put(`${name}_plain_node`, await runPart(name, model, 'default', PLAIN_NODE));
   // Session options, alternating rounds: the least memory and the fastest run of each variant are kept
   // (other load only adds time; the run times are the model alone, 2 threads).
   const variants = opts.quick ? ['default', 'all_off'] : Object.keys(SESSION_VARIANTS);

@@ -1,0 +1,17 @@
+/**
+ * The process environment the agent is deployed with (the systemd unit in firmware-scripts/install.sh and the
+ * image's ENV in Dockerfile.arm64 carry the same values; tests/unit/firmware/runtime-env.test.ts keeps them equal).
+ * Benchmarks start the agent with it, so the memory they report is the memory a box sees. What each value saves,
+ * measured: docs/performance.md.
+ */
+export const AGENT_RUNTIME_ENV: Readonly<Record<string, string>> = {
+  // Two malloc arenas instead of one per allocating thread (ONNX Runtime's, libuv's, V8's, the workers').
+  MALLOC_ARENA_MAX: '2',
+  // Blocks of 128 KiB and more (frames, model inputs, ONNX Runtime's output tensors, a few MB a second) always get
+  // their own mapping, returned to the system when freed. Without it glibc raises the threshold after the first
+  // such free and serves them from the arenas, which fragment and never shrink.
+  MALLOC_MMAP_THRESHOLD_: '131072',
+  // A 1 MB young generation per isolate (main, detector worker, outbox sync worker): grown by the camera pipe's
+  // churn it reaches 3 × 16 MB in the main isolate. V8 flags are process-wide, so the workers get it too.
+  NODE_OPTIONS: '--max-semi-space-size=1',
+};
