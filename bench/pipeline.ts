@@ -1,7 +1,7 @@
 /**
  * Pipeline benchmark: frames/s of the production frame loop (CameraPipeline: detector → tracker → analytics, as
  * `run` and `analyze` use it) over the demo clip with the fps limit off, against the model's own ceiling measured
- * in the same process, in alternating rounds; and the agent's RSS after running the demo (one camera) for a while.
+ * in the same process, in alternating rounds. (The agent's RSS: bench/rss.ts.)
  *
  * Two placements, each in a fresh node process: `shared` (ffmpeg, node and ONNX Runtime's threads share every
  * core, as on a box) and `pinned` (`taskset -c 1` for ffmpeg, node and ONNX Runtime with one thread on core 0:
@@ -14,13 +14,11 @@
  *   npx tsx bench/pipeline.ts [--rounds 3] [--model models/nanodet.onnx] [--placements shared,pinned]
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { parse, stringify } from 'yaml';
 import { silentLogger } from '../core/log.js';
 import { packageRoot } from '../core/paths.js';
 import { loadConfig } from '../config/loader.js';
@@ -189,57 +187,6 @@ export async function benchPipeline(opts: PipelineBenchOptions = {}): Promise<Re
     });
   }
   return out;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
-}
-
-/** Runs the real agent on the demo config for `seconds` and samples its resident memory. */
-export async function benchRss(seconds: number, model?: string): Promise<Record<string, number>> {
-  const root = packageRoot();
-  const dir = mkdtempSync(join(tmpdir(), 'bench-rss-'));
-  const demo = parse(readFileSync(join(root, 'config/examples/demo.yaml'), 'utf8')) as Record<string, Record<string, unknown>>;
-  demo.device!.data_dir = join(dir, 'data');
-  (demo.cameras as unknown as Record<string, unknown>[])[0]!.url = join(root, 'tests/fixtures/clips/vtest-20s.mp4');
-  demo.mqtt!.url = `mqtt://127.0.0.1:${await freePort()}`;
-  demo.status!.port = await freePort();
-  if (model) demo.detector!.model_path = model;
-  writeFileSync(join(dir, 'agent.yaml'), stringify(demo));
-  const child = spawn(process.execPath, [join(root, 'dist/cli/main.js'), 'run', '--config', join(dir, 'agent.yaml')], { stdio: ['ignore', 'ignore', 'inherit'] });
-  const samples: number[] = [];
-  try {
-    const t0 = Date.now();
-    while (Date.now() - t0 < seconds * 1000) {
-      await new Promise((r) => setTimeout(r, 1000));
-      if (child.exitCode !== null) throw new Error(`agent exited early (${child.exitCode})`);
-      samples.push(rssMb(child.pid!));
-    }
-    const tail = samples.slice(-Math.max(1, Math.floor(samples.length / 4)));
-    return {
-      rss_seconds: seconds,
-      rss_mb_end: r2(samples.at(-1)!),
-      rss_mb_max: r2(Math.max(...samples)),
-      // Growth over the last quarter of the run: near 0 when memory is flat.
-      rss_mb_growth_last_quarter: r2(tail.at(-1)! - tail[0]!),
-    };
-  } finally {
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
-    rmSync(dir, { recursive: true, force: true });
-  }
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

@@ -2,19 +2,21 @@
  * `npm run bench`: every benchmark in one run, so ratios compare figures taken on the same (noisy) machine.
  * Prints a table on stderr and one JSON object on stdout.
  *
- *   npm run bench                      all sections, RSS after 120 s
- *   npm run bench -- --quick           shorter phases, smaller packages, RSS after 30 s, no fleet
+ *   npm run bench                      all sections; the agent's RSS over 120 s (1 camera), 60 s (2, 4 cameras)
+ *   npm run bench -- --quick           shorter phases, smaller packages, RSS over 30 s (20 s for 2, 4 cameras), no fleet
  *   npm run bench -- --only detector,pipeline
  *   npm run bench -- --quick --check     CI: exit 1 when a section failed or printed a figure that is not a number
- *   npm run bench -- --model models/nanodet-int8.onnx    detector, pipeline, memory, cameras, rss with that model
+ *   npm run bench -- --model models/nanodet.onnx    every model section (rss and soak too) with that model
+ *   npm run bench -- --soak-s 1800     adds `soak` (run last, also with --only): the agent, 1 camera, 30 min, flatness
  *
- * Without --model, when models/nanodet-int8.onnx exists the memory, cameras and rss sections also run with it
- * (memory_int8, cameras_int8, rss_int8), beside the bundled fp32 model.
+ * Without --model the sections use the default model (core/paths.ts DEFAULT_MODEL); memory, cameras and rss also
+ * run with the other bundled model (fp32 or int8, whichever is not the default) when it exists, in sections
+ * suffixed with its kind (e.g. memory_fp32, cameras_fp32, rss_fp32).
  */
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { packageRoot } from '../core/paths.js';
+import { DEFAULT_MODEL, packageRoot } from '../core/paths.js';
 import { benchAnalytics } from './analytics.js';
 import { benchCameras } from './cameras.js';
 import { benchDetector } from './detector.js';
@@ -22,17 +24,26 @@ import { benchEvidence } from './evidence.js';
 import { benchEvidenceFetch } from './evidence-fetch.js';
 import { benchMemory } from './memory.js';
 import { benchOutbox } from './outbox.js';
-import { benchPipeline, benchRss } from './pipeline.js';
+import { benchPipeline } from './pipeline.js';
 import { benchPlates } from './plates.js';
 import { benchPreview } from './preview.js';
+import { benchRss, benchRssCameras, benchSoak } from './rss.js';
 
-const { values } = parseArgs({ options: { quick: { type: 'boolean' }, only: { type: 'string' }, model: { type: 'string' }, check: { type: 'boolean' } } });
+const { values } = parseArgs({
+  options: { quick: { type: 'boolean' }, only: { type: 'string' }, model: { type: 'string' }, check: { type: 'boolean' }, 'soak-s': { type: 'string' } },
+});
 const quick = values.quick ?? false;
 const model = values.model;
-const int8 = join(packageRoot(), 'models', 'nanodet-int8.onnx');
-const alsoInt8 = !model && existsSync(int8);
+const soakS = Number(values['soak-s'] ?? 0);
+if (!Number.isFinite(soakS) || soakS < 0) throw new Error(`--soak-s: a number of seconds, got ${values['soak-s']}`);
+// The bundled model that is not the default one, for comparison (the default may be fp32 or int8).
+const kind = (file: string) => (basename(file).includes('int8') ? 'int8' : 'fp32');
+const other = join(packageRoot(), 'models', kind(DEFAULT_MODEL()) === 'int8' ? 'nanodet.onnx' : 'nanodet-int8.onnx');
+const otherKind = kind(other);
+const alsoOther = !model && existsSync(other);
 const only = values.only?.split(',');
-const want = (name: string) => !only || only.includes(name);
+// --soak-s asks for the soak section by itself: it runs even when --only leaves it out.
+const want = (name: string) => !only || only.includes(name) || (name === 'soak' && soakS > 0);
 
 const results: Record<string, Record<string, number>> = {};
 const run = async (name: string, fn: () => Promise<Record<string, number>>) => {
@@ -54,9 +65,9 @@ await run('pipeline', () => benchPipeline({ rounds: quick ? 2 : 3, model }));
 await run('analytics', benchAnalytics);
 await run('outbox', () => benchOutbox({ loopSeconds: quick ? 5 : 15 }));
 await run('memory', () => benchMemory({ model, quick }));
-if (alsoInt8) await run('memory_int8', () => benchMemory({ model: int8, quick }));
+if (alsoOther) await run(`memory_${otherKind}`, () => benchMemory({ model: other, quick }));
 await run('cameras', () => benchCameras({ model, seconds: quick ? 6 : 10, max: quick ? 8 : 16 }));
-if (alsoInt8) await run('cameras_int8', () => benchCameras({ model: int8, seconds: quick ? 6 : 10, max: quick ? 8 : 16 }));
+if (alsoOther) await run(`cameras_${otherKind}`, () => benchCameras({ model: other, seconds: quick ? 6 : 10, max: quick ? 8 : 16 }));
 await run('plates', () => benchPlates({ rounds: quick ? 1 : 3 }));
 await run('preview', async () => ({ ...(await benchPreview({ seconds: quick ? 4 : 15 })) }));
 await run('evidence', () => benchEvidence({ seconds: quick ? 5 : 20, rounds: quick ? 1 : 3 }));
@@ -67,8 +78,12 @@ if (!quick) {
   const { benchCluster } = await import('./cluster.js');
   await run('cluster', () => benchCluster());
 }
-await run('rss', () => benchRss(quick ? 30 : 120, model));
-if (alsoInt8) await run('rss_int8', () => benchRss(quick ? 30 : 120, int8));
+// The agent as deployed (external mosquitto, runtime env): 1 camera, then where 2 and 4 cameras stand.
+await run('rss', () => benchRss({ seconds: quick ? 30 : 120, model }));
+await run('rss_cameras', () => benchRssCameras([2, 4], quick ? 20 : 60, model));
+if (alsoOther) await run(`rss_${otherKind}`, () => benchRss({ seconds: quick ? 30 : 120, model: other }));
+// Last, being long: flatness of one camera over --soak-s seconds (goal: within ±5 %).
+if (soakS > 0) await run('soak', () => benchSoak(soakS, model));
 
 // Ratios the issues set goals for, computed from figures of this run.
 const d = results.detector;
@@ -88,9 +103,13 @@ const goals17: Record<string, number | undefined> = {
   event_loop_delay_p99_ms: results.outbox?.event_loop_delay_p99_ms,
   event_loop_delay_p99_ms_inline: results.outbox?.event_loop_delay_p99_ms_inline,
   rss_mb_end: results.rss?.rss_mb_end,
-  rss_mb_end_int8: results.rss_int8?.rss_mb_end,
+  rss_mb_end_cameras_2: results.rss_cameras?.cameras_2_rss_mb_end,
+  rss_mb_end_cameras_4: results.rss_cameras?.cameras_4_rss_mb_end,
+  [`rss_mb_end_${otherKind}`]: results[`rss_${otherKind}`]?.rss_mb_end,
+  rss_flat_pct: results.soak?.rss_flat_pct,
+  rss_max_dev_pct: results.soak?.rss_max_dev_pct,
   max_cameras: results.cameras?.max_cameras,
-  max_cameras_int8: results.cameras_int8?.max_cameras,
+  [`max_cameras_${otherKind}`]: results[`cameras_${otherKind}`]?.max_cameras,
 };
 const present = Object.entries(goals17).filter((e): e is [string, number] => e[1] !== undefined);
 if (present.length) results.goals = { ...results.goals, ...Object.fromEntries(present) };
