@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import sharp from 'sharp';
 import { buildAgent } from '../agent/app.js';
 import { recoverPendingConfig } from '../agent/config-apply/recovery.js';
 import { createLogger } from '../core/log.js';
@@ -55,6 +56,9 @@ async function runAgent(cmd: Command, ctx: CliContext): Promise<number> {
   if (secrets.error !== null && secrets.error !== 'ENOENT' && !fromEnvironment) {
     log.warn({ env_file: secrets.file, error: secrets.error }, `cannot read ${secrets.file} (${secrets.error}): passwords missing; run with sudo, or as the service does`);
   }
+  // The agent encodes each image once (evidence stills, crops, snapshots): libvips' operation cache would only
+  // hold memory, up to 50 MB (~10 MB less steady-state RSS without it, measured; docs/performance.md).
+  sharp.cache(false);
   const agent = buildAgent(loaded, log);
   const controller = new Controller(agent.modules, log, opts.stopDeadlineMs);
   return supervise(controller, log, { onFatal: agent.onFatal, recordExit: agent.recordExit });
