@@ -10,7 +10,7 @@
  *
  * Prints one JSON object; `benchCameras()` returns the same figures for bench/run.ts.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,11 +25,11 @@ import { CameraAnalytics } from '../inference/analytics/index.js';
 import { CameraSource } from '../ingest/index.js';
 import { Detector } from '../inference/detector/index.js';
 import { CameraPipeline } from '../inference/pipeline.js';
+import { procCpuSeconds } from '../testkit/proc-stats.js';
 
 const FPS = 5;
 const r2 = (v: number) => Math.round(v * 100) / 100;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const CLK_TCK = 100;
 
 export interface BenchCamerasOptions {
   model?: string;
@@ -54,16 +54,6 @@ interface Step {
   cpu_cores_per_camera: number;
 }
 
-/** utime + stime of a process, seconds; 0 when it is gone. */
-function cpuSeconds(pid: number): number {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
-  } catch {
-    return 0;
-  }
-}
-
 async function step(config: Config, base: CameraConfig, detector: Detector, outbox: Outbox, n: number, seconds: number): Promise<Step> {
   const log = silentLogger();
   const units = Array.from({ length: n }, (_, i) => {
@@ -85,7 +75,7 @@ async function step(config: Config, base: CameraConfig, detector: Detector, outb
       cpu: process.cpuUsage(),
       ff: units.map((u) => {
         const pid = u.source.stats().ffmpeg_pid;
-        return { pid, s: pid ? cpuSeconds(pid) : 0 };
+        return { pid, s: procCpuSeconds(pid ?? undefined) ?? 0 };
       }),
     });
     const a = snap();

@@ -9,8 +9,7 @@
  *
  * Prints one JSON object; `benchEvidence()` returns the same figures for bench/run.ts.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +19,7 @@ import { silentLogger } from '../core/log.js';
 import { CameraSource } from '../ingest/index.js';
 import { DEMO_CLIP, testClip } from '../testkit/clips.js';
 import { FRAME, renderViolationScene } from '../testkit/violation-clips.js';
+import { procCpuSeconds } from '../testkit/proc-stats.js';
 
 export interface BenchEvidenceOptions {
   /** Measured seconds per round and mode. Default 10. */
@@ -28,17 +28,9 @@ export interface BenchEvidenceOptions {
   rounds?: number;
 }
 
-const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const r2 = (v: number) => Math.round(v * 100) / 100;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
-
-/** utime + stime of a process, seconds. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / CLK_TCK;
-}
 
 interface Round {
   ffmpeg_cpu_pct: number;
@@ -59,14 +51,14 @@ async function measure(clip: string, frame: { width: number; height: number }, r
     await sleep(2_000); // connection, first segment
     const pid = src.stats().ffmpeg_pid;
     if (pid === null) throw new Error('ffmpeg is not running');
-    const c0 = cpuSeconds(pid);
+    const c0 = (procCpuSeconds(pid) ?? NaN);
     const a0 = process.cpuUsage();
     const f0 = frames;
     const t0 = performance.now();
     await sleep(seconds * 1000);
     const wall = (performance.now() - t0) / 1000;
     const a = process.cpuUsage(a0);
-    return { ffmpeg_cpu_pct: ((cpuSeconds(pid) - c0) / wall) * 100, agent_cpu_pct: ((a.user + a.system) / 1e6 / wall) * 100, frames: frames - f0 };
+    return { ffmpeg_cpu_pct: (((procCpuSeconds(pid) ?? NaN) - c0) / wall) * 100, agent_cpu_pct: ((a.user + a.system) / 1e6 / wall) * 100, frames: frames - f0 };
   } finally {
     await src.stop();
     await drain;

@@ -14,7 +14,7 @@
  * Prints one JSON object; `benchMemory()` returns the same figures for bench/run.ts.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -24,6 +24,7 @@ import { silentLogger } from '../core/log.js';
 import { DEFAULT_MODEL, packageRoot } from '../core/paths.js';
 import { AGENT_RUNTIME_ENV } from '../core/runtime-env.js';
 import type { SessionMemoryOptions } from '../inference/detector/session.js';
+import { procMemoryMb } from '../testkit/proc-stats.js';
 
 const r1 = (v: number) => Math.round(v * 10) / 10;
 const r2 = (v: number) => Math.round(v * 100) / 100;
@@ -31,12 +32,6 @@ const r2 = (v: number) => Math.round(v * 100) / 100;
 interface Rss {
   anon_mb: number;
   file_mb: number;
-}
-
-function rssOf(pid: number | 'self'): Rss {
-  const s = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(s)?.[1] ?? NaN);
-  return { anon_mb: kb('RssAnon') / 1024, file_mb: kb('RssFile') / 1024 };
 }
 
 /** ONNX Runtime memory options tried on the detector's session. */
@@ -64,7 +59,7 @@ const settle = async (): Promise<void> => {
 /** Runs one part in this process; returns its figures (RSS after minus before, and extras). */
 async function part(name: string, model: string, variant: string): Promise<Record<string, number>> {
   await settle();
-  const before = rssOf('self');
+  const before = procMemoryMb('self');
   const extra: Record<string, number> = {};
   const hold: unknown[] = [];
   const root = packageRoot();
@@ -127,7 +122,7 @@ async function part(name: string, model: string, variant: string): Promise<Recor
         if (hold.length > 2) hold.shift();
         if (++n === 30) {
           const pid = source.stats().ffmpeg_pid;
-          if (pid) ffmpeg = rssOf(pid);
+          if (pid) ffmpeg = procMemoryMb(pid);
         }
         if (n === 40) break;
       }
@@ -171,7 +166,7 @@ async function part(name: string, model: string, variant: string): Promise<Recor
       throw new Error(`unknown part ${name}`);
   }
   await settle();
-  const after = rssOf('self');
+  const after = procMemoryMb('self');
   return { anon_mb: r1(after.anon_mb - before.anon_mb), file_mb: r1(after.file_mb - before.file_mb), ...extra };
 }
 

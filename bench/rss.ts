@@ -29,6 +29,7 @@ import { Mosquitto } from '../testkit/mosquitto.js';
 import { freePort } from '../testkit/ports.js';
 import { listChildren, spawnGuarded, terminate } from '../testkit/processes.js';
 import { makeTempDir } from '../testkit/tmp.js';
+import { procMemoryMb } from '../testkit/proc-stats.js';
 
 const r1 = (v: number) => Math.round(v * 10) / 10;
 const r2 = (v: number) => Math.round(v * 100) / 100;
@@ -64,18 +65,6 @@ interface Sample {
   file_mb: number;
   ffmpeg_mb: number;
   ffmpeg_n: number;
-}
-
-/** VmRSS, RssAnon, RssFile of a process, MB, from /proc/<pid>/status (NaN when unreadable). */
-function memOf(pid: number): { rss_mb: number; anon_mb: number; file_mb: number } {
-  let s = '';
-  try {
-    s = readFileSync(`/proc/${pid}/status`, 'utf8');
-  } catch {
-    // gone: NaN figures
-  }
-  const mb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(s)?.[1] ?? NaN) / 1024;
-  return { rss_mb: mb('VmRSS'), anon_mb: mb('RssAnon'), file_mb: mb('RssFile') };
 }
 
 /** The demo config with N cameras, an external broker and paths under `dir`. */
@@ -172,7 +161,7 @@ export async function benchRss(opts: RssBenchOptions): Promise<Record<string, nu
       await new Promise((r) => setTimeout(r, Math.max(0, t0 + k * sample_s * 1000 - performance.now())));
       if (agent.exitCode !== null || agent.signalCode !== null) throw new Error(`agent exited early (${agent.exitCode ?? agent.signalCode})`);
       const ffmpeg = listChildren(pid, { recursive: true }).filter((p) => (p.argv[0] ?? '').split('/').pop() === 'ffmpeg');
-      samples.push({ t_s: k * sample_s, ...memOf(pid), ffmpeg_mb: ffmpeg.reduce((s, p) => s + memOf(p.pid).rss_mb, 0), ffmpeg_n: ffmpeg.length });
+      samples.push({ t_s: k * sample_s, ...procMemoryMb(pid), ffmpeg_mb: ffmpeg.reduce((s, p) => s + procMemoryMb(p.pid).rss_mb, 0), ffmpeg_n: ffmpeg.length });
     }
     if (opts.trace) {
       const rows = samples.map((s) => [s.t_s, r2(s.rss_mb), r2(s.anon_mb), r2(s.file_mb), r2(s.ffmpeg_mb), s.ffmpeg_n].join(','));

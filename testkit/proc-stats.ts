@@ -24,6 +24,18 @@ export function procRssMb(pid: number | undefined): number | null {
   }
 }
 
+/** VmRSS, RssAnon (heap, native allocations) and RssFile (mapped files) of a process, MB, from /proc/<pid>/status; NaN when unreadable. */
+export function procMemoryMb(pid: number | 'self'): { rss_mb: number; anon_mb: number; file_mb: number } {
+  let s = '';
+  try {
+    s = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    // gone: NaN figures
+  }
+  const mb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(s)?.[1] ?? NaN) / 1024;
+  return { rss_mb: mb('VmRSS'), anon_mb: mb('RssAnon'), file_mb: mb('RssFile') };
+}
+
 export function openFds(): number {
   try {
     return readdirSync('/proc/self/fd').length;
