@@ -1,6 +1,7 @@
 // The broker URLs of the center's commands: one broker, or the nodes of a cluster. No MQTT client here, so the
 // command line can parse --url without loading mqtt.js.
 import type { IClientOptions } from 'mqtt';
+import { isLoopbackHost } from '../config/semantics.js';
 import { AgentError } from '../core/errors.js';
 
 /**
@@ -19,7 +20,10 @@ export function brokerNodes(urls: string | readonly string[]): { url: string; se
   });
   for (const u of parsed) {
     if (!/^(mqtts?|wss?):$/.test(u.protocol)) throw new AgentError('CENTER_BAD_OPTION', `${u.protocol}// is not a broker scheme (expected mqtt://, mqtts://, ws:// or wss://)`);
-    if (u.pathname !== parsed[0]!.pathname) throw new AgentError('CENTER_BAD_OPTION', `broker nodes differ in path (${parsed[0]!.pathname} and ${u.pathname}): list nodes of one cluster`);
+    // ws(s) URLs are "special": their empty path reads "/", an mqtt(s) one's "".
+    if ((u.pathname || '/') !== (parsed[0]!.pathname || '/')) {
+      throw new AgentError('CENTER_BAD_OPTION', `broker nodes differ in path (${parsed[0]!.pathname} and ${u.pathname}): list nodes of one cluster`);
+    }
   }
   const label = list.join(',');
   if (list.length === 1) return { url: list[0]!, label };
@@ -39,3 +43,15 @@ export function collectUrls(value: string, previous: string[] | undefined): stri
 
 /** What --url says about the nodes: one broker, or a cluster's nodes tried in turn. */
 export const URL_HELP = 'broker URL (mqtt://, mqtts://, ws://, wss://); several (repeated or comma-separated) for the nodes of a cluster, the next one tried at each reconnect; required';
+
+/** The URLs that would carry the fleet's traffic unencrypted beyond this machine (mqtt:// or ws:// to a host not on loopback). */
+export function plaintextRemote(urls: readonly string[]): string[] {
+  return urls.filter((u) => {
+    try {
+      const p = new URL(u);
+      return (p.protocol === 'mqtt:' || p.protocol === 'ws:') && !isLoopbackHost(p.hostname);
+    } catch {
+      return false; // not a URL: refused with its reason when the receiver starts
+    }
+  });
+}

@@ -10,7 +10,7 @@ import { addDeviceCommands } from './device-cli.js';
 import type { FleetReceiver, FleetReceiverOptions, GapMode } from './receiver.js';
 import type { EventSink } from './sinks.js';
 import type { ViewExtras } from './view.js';
-import { collectUrls, URL_HELP } from './broker-urls.js';
+import { collectUrls, plaintextRemote, URL_HELP } from './broker-urls.js';
 
 interface CenterFlags {
   url?: string[];
@@ -113,11 +113,7 @@ async function runCenter(cmd: Command, io: CliIo): Promise<number> {
   if (protocol !== 4 && protocol !== 5) usage(`--protocol must be 4 (MQTT 3.1.1) or 5, got "${values.protocol}"`);
   if ((values.cert === undefined) !== (values.key === undefined)) usage('--cert and --key go together');
   const url = values.url;
-  for (const u of url) {
-    if (/^(mqtt|ws):\/\//.test(u) && !/^\w+:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?(\/|$)/.test(u)) {
-      io.stderr(`warning: ${u} is not encrypted; use mqtts:// or wss:// beyond this machine\n`);
-    }
-  }
+  for (const u of plaintextRemote(url)) io.stderr(`warning: ${u} is not encrypted; use mqtts:// or wss:// beyond this machine\n`);
   const level = values.logLevel;
   const intervalS = values.intervalS ?? 10;
   const trafficMin = Math.max(1, Math.round(values.trafficMin ?? 5));
