@@ -69,9 +69,13 @@ async function part(name: string, model: string, variant: string): Promise<Recor
       const { createSession } = await load<typeof import('../inference/detector/session.js')>('inference/detector/session');
       const session = await createSession(model, { threads: 2, spinning: false, ...SESSION_VARIANTS[variant] });
       const ort = await import('onnxruntime-node');
-      const meta = session.inputMetadata[0] as unknown as { name: string; shape: number[] };
-      const [, c, h, w] = meta.shape;
-      const input = new ort.Tensor('float32', new Float32Array(c! * h! * w!).map(() => Math.random()), [1, c!, h!, w!]);
+      const meta = session.inputMetadata[0] as unknown as { name: string; type: string; shape: number[] };
+      // A random frame in the model's input type: uint8 NHWC bytes (int8 model) or float32 NCHW 0..1.
+      const n = meta.shape.reduce((a, b) => a * b, 1);
+      const input =
+        meta.type === 'uint8'
+          ? new ort.Tensor('uint8', new Uint8Array(n).map(() => Math.floor(Math.random() * 256)), meta.shape)
+          : new ort.Tensor('float32', new Float32Array(n).map(() => Math.random()), meta.shape);
       const times: number[] = [];
       for (let i = 0; i < 25; i++) {
         const t0 = performance.now();

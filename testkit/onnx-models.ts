@@ -28,24 +28,28 @@ export interface ModelSpec {
   width: number;
   height: number;
   inputName?: string;
+  /** float32 [1,3,H,W] (default) or uint8 [1,H,W,3], the frame's bytes as they are (like models/nanodet-int8.onnx). */
+  inputType?: 'float32' | 'uint8';
   outputs: ConstOutput[];
 }
 
 const FLOAT = onnx.TensorProto.DataType.FLOAT;
 
-function valueInfo(name: string, dims: number[]): Onnx.IValueInfoProto {
-  return { name, type: { tensorType: { elemType: FLOAT, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } };
+function valueInfo(name: string, dims: number[], elemType: number = FLOAT): Onnx.IValueInfoProto {
+  return { name, type: { tensorType: { elemType, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } };
 }
 
 function tensor(name: string, dims: number[], data: Float32Array): Onnx.ITensorProto {
   return { name, dims, dataType: FLOAT, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
 }
 
-/** A model with one input [1,3,H,W] whose outputs are the given constants. */
+/** A model with one input (float32 [1,3,H,W] or uint8 [1,H,W,3]) whose outputs are the given constants. */
 export function constantModel(spec: ModelSpec): Uint8Array {
   const input = spec.inputName ?? 'images';
+  const bytes = spec.inputType === 'uint8';
   const nodes: Onnx.INodeProto[] = [
-    { opType: 'ReduceMax', input: [input], output: ['input_max'], attribute: [{ name: 'keepdims', type: onnx.AttributeProto.AttributeType.INT, i: 0 }] },
+    ...(bytes ? [{ opType: 'Cast', input: [input], output: ['input_float'], attribute: [{ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: FLOAT }] }] : []),
+    { opType: 'ReduceMax', input: [bytes ? 'input_float' : input], output: ['input_max'], attribute: [{ name: 'keepdims', type: onnx.AttributeProto.AttributeType.INT, i: 0 }] },
     { opType: 'Mul', input: ['input_max', 'zero'], output: ['input_zero'] },
   ];
   const initializer: Onnx.ITensorProto[] = [tensor('zero', [], new Float32Array([0]))];
@@ -62,7 +66,7 @@ export function constantModel(spec: ModelSpec): Uint8Array {
       name: 'constant_detector',
       node: nodes,
       initializer,
-      input: [valueInfo(input, [1, 3, spec.height, spec.width])],
+      input: [bytes ? valueInfo(input, [1, spec.height, spec.width, 3], onnx.TensorProto.DataType.UINT8) : valueInfo(input, [1, 3, spec.height, spec.width])],
       output: spec.outputs.map((o) => valueInfo(o.name, o.dims)),
     },
   });

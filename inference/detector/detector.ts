@@ -15,7 +15,7 @@ import type { PolygonPoints } from './geometry.js';
 import { nextRunId } from './handoff.js';
 import { loadImageFrame } from './image.js';
 import type { ModelInfo } from './pipeline.js';
-import { hwcToChw } from './preprocess.js';
+import { fillInput } from './input.js';
 import type { WorkerDebug, WorkerInit } from './protocol.js';
 import { FrameScheduler, type Pending } from './scheduler.js';
 import { DetectorCounters } from './stats.js';
@@ -53,10 +53,11 @@ export interface DetectorEvents {
  * resolves `{status: 'replaced'}` and counts as skipped for that camera). The worker takes the next camera with a
  * waiting frame in round-robin order, so a fast camera cannot starve a slow one.
  *
- * Hand-over (handoff.ts): the main thread pre-processes the next frame and queues it in the worker while the
- * worker still runs the current one, so the worker goes from one session.run to the next without waiting for
- * the main thread. Until the worker starts it, that frame can still be replaced by a newer frame of its camera
- * or overtaken by a camera the round-robin serves first (it is taken back). The frame's bytes are read in place.
+ * Hand-over (handoff.ts): the main thread pre-processes the next frame (input.ts: a copy of its bytes for a
+ * uint8 model, CHW float32 for a float one) and queues it in the worker while the worker still runs the current
+ * one, so the worker goes from one session.run to the next without waiting for the main thread. Until the worker
+ * starts it, that frame can still be replaced by a newer frame of its camera or overtaken by a camera the
+ * round-robin serves first (it is taken back). The frame's bytes are read in place.
  *
  * Supervision: a run longer than stuck_timeout_s, or a worker that dies, gets the worker terminated and
  * restarted; the frame in flight is rejected (DETECTOR_STUCK / DETECTOR_CRASHED), waiting frames stay queued.
@@ -228,7 +229,7 @@ export class Detector extends EventEmitter<DetectorEvents> implements Module {
   }
 
   private send(p: Pending, idle: boolean): void {
-    const pixels = this.cfg.input_size.width * this.cfg.input_size.height;
+    const { width, height } = this.cfg.input_size;
     let pre_ms = 0;
     this.seq = nextRunId(this.seq);
     let run: Promise<RunOutcome>;
@@ -238,9 +239,9 @@ export class Detector extends EventEmitter<DetectorEvents> implements Module {
         cameraId: p.cameraId,
         geometry: p.frame,
         roi: this.rois.get(p.cameraId),
-        fill: (input) => {
+        fill: (input, layout) => {
           const t0 = performance.now();
-          hwcToChw(p.frame.data, input, pixels);
+          fillInput(layout, p.frame.data, input, width, height);
           pre_ms = performance.now() - t0;
         },
       });

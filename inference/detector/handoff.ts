@@ -2,10 +2,11 @@
 //
 // session.run of onnxruntime-node blocks the worker's JS thread for the whole inference (the binding calls the
 // native run inside a setImmediate), so the worker cannot pre-process the next frame meanwhile. The main thread
-// can: it converts the frame (HWC uint8 → CHW float32) into a pooled input buffer and posts it while the worker
-// still runs the previous one, so the worker goes from one session.run to the next without a round trip. The
-// frame's own bytes never leave the main thread. The float buffer is transferred, not shared: ONNX Runtime
-// refuses a tensor over a SharedArrayBuffer ("Invalid argument", onnxruntime-node 1.30).
+// can: it fills a pooled input buffer from the frame (input.ts: a copy of its bytes for a uint8 NHWC model such
+// as the bundled int8 one, HWC uint8 → CHW float32 for a float model) and posts it while the worker still runs
+// the previous one, so the worker goes from one session.run to the next without a round trip. The frame's own
+// buffer never leaves the main thread. The input buffer is transferred, not shared: ONNX Runtime refuses a
+// tensor over a SharedArrayBuffer ("Invalid argument", onnxruntime-node 1.30).
 //
 // A run posted behind the running one stays cancellable until the worker claims it: a newer frame of its
 // camera, or a camera that round-robin puts first, takes its place (RunClaims).
@@ -50,23 +51,23 @@ export class RunClaims {
 }
 
 /**
- * Float32 input buffers for the worker, reused: one is filled on the main thread while another is in the worker.
+ * Input buffers for the worker, reused: one is filled on the main thread while another is in the worker.
  * A buffer comes back with the run's reply; one lost with a dead worker is simply not returned.
  */
 export class InputBuffers {
   private readonly free: ArrayBuffer[] = [];
 
-  /** @param floats the model input size, 3 × width × height */
+  /** @param bytes one model input's size (input.ts inputByteLength) */
   constructor(
-    readonly floats: number,
+    readonly bytes: number,
     private readonly keep = 3,
   ) {}
 
   take(): ArrayBuffer {
-    return this.free.pop() ?? new ArrayBuffer(4 * this.floats);
+    return this.free.pop() ?? new ArrayBuffer(this.bytes);
   }
 
   give(buf: ArrayBuffer | undefined): void {
-    if (buf && buf.byteLength === 4 * this.floats && this.free.length < this.keep) this.free.push(buf);
+    if (buf && buf.byteLength === this.bytes && this.free.length < this.keep) this.free.push(buf);
   }
 }

@@ -1,11 +1,11 @@
 import { performance } from 'node:perf_hooks';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import type { GateSpec } from './classes.js';
-import { Candidates, decoderFactory, formatDims, type Decoder, type DecoderName, type DecoderOptions, type OutputInfo, type OutputTensor, type ScoreGate } from './decoders/index.js';
+import { Candidates, decoderFactory, type Decoder, type DecoderName, type DecoderOptions, type OutputInfo, type OutputTensor, type ScoreGate } from './decoders/index.js';
 import { DetectorError } from './errors.js';
 import type { PolygonPoints } from './geometry.js';
 import { postprocess, PostprocessScratch, type FrameGeometry } from './postprocess.js';
-import { hwcToChw } from './preprocess.js';
+import { fillInput, inputByteLength, inputDims, inputLayout, inputView, type InputLayout } from './input.js';
 import { createSession, type SessionMemoryOptions } from './session.js';
 import type { Detection } from './types.js';
 
@@ -30,6 +30,8 @@ export interface PipelineOptions {
 export interface ModelInfo {
   input_name: string;
   input_dims: (number | string)[];
+  /** How frames reach the model (input.ts): its uint8 bytes as they are, or float32 CHW 0..1. */
+  input_layout: InputLayout;
   outputs: OutputInfo[];
   decoder: DecoderName;
   /** Classes the model scores, when its layout tells. */
@@ -46,13 +48,14 @@ export interface PipelineResult {
 }
 
 /**
- * One ONNX session with its reused buffers: HWC uint8 → CHW float32 → session.run → decoder → camera-pixel
- * detections. In the detector's worker the main thread has already done the first step (handoff.ts) and
- * `runInput` does the rest (session.run blocks its thread); `run` does all of it in-process (benchmarks).
+ * One ONNX session with its reused buffers: frame bytes → model input (a copy for uint8 models, CHW float32 for
+ * float ones; input.ts) → session.run → decoder → camera-pixel detections. In the detector's worker the main
+ * thread has already done the first step (handoff.ts) and `runInput` does the rest (session.run blocks its
+ * thread); `run` does all of it in-process (benchmarks).
  */
 export class Pipeline {
   /** The in-process input buffer, allocated by the first `run` (the worker gets its inputs from the host). */
-  private own: { input: Float32Array; tensor: Tensor } | undefined;
+  private own: { input: ArrayBuffer; tensor: Tensor } | undefined;
   private readonly candidates = new Candidates();
   private readonly scratch = new PostprocessScratch();
   private readonly gate: ScoreGate;
@@ -66,13 +69,13 @@ export class Pipeline {
     private readonly TensorClass: typeof Tensor,
   ) {
     this.gate = { byClass: Float32Array.from(o.gate.byClass), other: o.gate.other };
-    this.dims = [1, 3, o.input_height, o.input_width];
+    this.dims = inputDims(info.input_layout, o.input_width, o.input_height);
   }
 
   static async create(o: PipelineOptions): Promise<Pipeline> {
     const session = await createSession(o.model_path, { threads: o.threads, spinning: o.spinning, ...o.session });
     try {
-      const input = checkInput(session, o);
+      const { layout, meta: input } = inputLayout(session.inputMetadata, o.input_width, o.input_height);
       const outputs: OutputInfo[] = session.outputMetadata.map((m) => ({ name: m.name, dims: m.isTensor ? [...m.shape] : [] }));
       const decoder = decoderFactory(o.decoder, o.decoder_options).bind(outputs, { width: o.input_width, height: o.input_height }, o.class_names.length);
       if (decoder.numClasses !== undefined && decoder.numClasses !== o.class_names.length) {
@@ -88,7 +91,14 @@ export class Pipeline {
         }
       }
       const { Tensor: TensorClass } = await import('onnxruntime-node');
-      const info: ModelInfo = { input_name: input.name, input_dims: [...input.shape], outputs, decoder: o.decoder, num_classes: decoder.numClasses };
+      const info: ModelInfo = {
+        input_name: input.name,
+        input_dims: [...input.shape],
+        input_layout: layout,
+        outputs,
+        decoder: o.decoder,
+        num_classes: decoder.numClasses,
+      };
       return new Pipeline(session, decoder, info, o, TensorClass);
     } catch (err) {
       await session.release();
@@ -107,19 +117,23 @@ export class Pipeline {
     }
     const own = this.ownInput();
     const t0 = performance.now();
-    hwcToChw(frame.data, own.input, w * h);
+    fillInput(this.info.input_layout, frame.data, own.input, w, h);
     const pre_ms = performance.now() - t0;
     const res = await this.infer(own.tensor, frame, roi);
     return { detections: res.detections, timing: { pre_ms, ...res.timing } };
   }
 
-  /** session.run and post-processing on an input already in CHW float32 (3 × width × height values). */
-  async runInput(input: Float32Array, frame: FrameGeometry, roi?: PolygonPoints): Promise<{ detections: Detection[]; timing: { model_ms: number; post_ms: number } }> {
+  /** session.run and post-processing on an input buffer already filled (fillInput: the model's layout). */
+  async runInput(input: ArrayBuffer, frame: FrameGeometry, roi?: PolygonPoints): Promise<{ detections: Detection[]; timing: { model_ms: number; post_ms: number } }> {
     const { input_width: w, input_height: h } = this.o;
-    if (input.length !== 3 * w * h || frame.width !== w || frame.height !== h) {
-      throw new DetectorError('DETECTOR_BAD_FRAME', `input of ${input.length} values for a ${frame.width}x${frame.height} frame does not match the model input ${w}x${h} (${3 * w * h} values)`);
+    const bytes = inputByteLength(this.info.input_layout, w, h);
+    if (input.byteLength !== bytes || frame.width !== w || frame.height !== h) {
+      throw new DetectorError(
+        'DETECTOR_BAD_FRAME',
+        `input of ${input.byteLength} bytes for a ${frame.width}x${frame.height} frame does not match the model input ${w}x${h} ${this.info.input_layout} (${bytes} bytes)`,
+      );
     }
-    return this.infer(new this.TensorClass('float32', input, this.dims), frame, roi);
+    return this.infer(this.tensor(input), frame, roi);
   }
 
   /** session.run alone on the in-process input buffer (benchmarks: the model's own ceiling). */
@@ -131,10 +145,15 @@ export class Pipeline {
     await this.session.release();
   }
 
-  private ownInput(): { input: Float32Array; tensor: Tensor } {
+  private tensor(input: ArrayBuffer): Tensor {
+    const view = inputView(this.info.input_layout, input);
+    return view instanceof Uint8Array ? new this.TensorClass('uint8', view, this.dims) : new this.TensorClass('float32', view, this.dims);
+  }
+
+  private ownInput(): { input: ArrayBuffer; tensor: Tensor } {
     if (!this.own) {
-      const input = new Float32Array(3 * this.o.input_width * this.o.input_height);
-      this.own = { input, tensor: new this.TensorClass('float32', input, this.dims) };
+      const input = new ArrayBuffer(inputByteLength(this.info.input_layout, this.o.input_width, this.o.input_height));
+      this.own = { input, tensor: this.tensor(input) };
     }
     return this.own;
   }
@@ -165,20 +184,4 @@ export class Pipeline {
     const t3 = performance.now();
     return { detections, timing: { model_ms: t2 - t1, post_ms: t3 - t2 } };
   }
-}
-
-function checkInput(session: InferenceSession, o: PipelineOptions): InferenceSession.TensorValueMetadata {
-  const metas = session.inputMetadata;
-  const m = metas[0];
-  const size = `${o.input_width}x${o.input_height}`;
-  if (metas.length !== 1 || !m?.isTensor) {
-    throw new DetectorError('DETECTOR_MODEL_MISMATCH', `the model has ${metas.length} inputs; one image input [1,3,H,W] expected`);
-  }
-  const d = m.shape;
-  const fits = (v: number | string | undefined, want: number) => typeof v !== 'number' || v === want;
-  if (m.type !== 'float32' || d.length !== 4 || !fits(d[0], 1) || !fits(d[1], 3) || !fits(d[2], o.input_height) || !fits(d[3], o.input_width)) {
-    const hint = typeof d[2] === 'number' && typeof d[3] === 'number' && d[1] === 3 ? `; set detector.input_size to ${d[3]}x${d[2]}` : '';
-    throw new DetectorError('DETECTOR_MODEL_MISMATCH', `model input ${m.name} ${m.type} ${formatDims(d)} does not fit input_size ${size} (float32 [1,3,H,W] RGB expected)${hint}`);
-  }
-  return m;
 }

@@ -37,7 +37,7 @@ export interface RunMessage extends RunGeometry {
   type: 'run';
   id: number;
   camera_id: string;
-  /** The model input, planar CHW float32, filled on the main thread; transferred, and back with the reply. */
+  /** The model input in its layout (input.ts), filled on the main thread; transferred, and back with the reply. */
   input: ArrayBuffer;
   roi?: PolygonPoints;
 }

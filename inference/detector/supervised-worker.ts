@@ -7,6 +7,7 @@ import { backoffDelay, EventWindow } from '../../core/time.js';
 import { deserializeError, DetectorError } from './errors.js';
 import type { PolygonPoints } from './geometry.js';
 import { InputBuffers } from './handoff.js';
+import { inputByteLength, type InputLayout } from './input.js';
 import type { ModelInfo } from './pipeline.js';
 import { runMessage, type RunGeometry, type RunReply, type WorkerInit } from './protocol.js';
 import type { RestartFigures } from './stats.js';
@@ -34,8 +35,8 @@ export interface RunRequest {
   cameraId: string;
   geometry: RunGeometry;
   roi: PolygonPoints | undefined;
-  /** Pre-processing, on the calling (main) thread: fills the model input (CHW float32, 0..1). */
-  fill: (input: Float32Array) => void;
+  /** Pre-processing, on the calling (main) thread: fills the model input buffer in the loaded model's layout (input.ts fillInput). */
+  fill: (input: ArrayBuffer, layout: InputLayout) => void;
 }
 
 /**
@@ -118,7 +119,8 @@ export class SupervisedWorker {
   private restartTimer: NodeJS.Timeout | undefined;
   private active = false;
   private readonly history: RestartHistory;
-  private inputs: InputBuffers | undefined;
+  /** Input buffers of the loaded model's layout (set when a worker is ready: a uint8 or a float32 input). */
+  private inputs: { layout: InputLayout; pool: InputBuffers } | undefined;
 
   constructor(
     private readonly cfg: SupervisionConfig,
@@ -150,7 +152,6 @@ export class SupervisedWorker {
   /** Starts the first worker and waits for its model; an aborted start closes it before rejecting. */
   async start(init: WorkerInit, signal?: AbortSignal): Promise<ModelInfo> {
     this.init = init;
-    this.inputs = new InputBuffers(3 * init.pipeline.input_width * init.pipeline.input_height);
     this.active = true;
     try {
       return await this.spawn(signal);
@@ -183,12 +184,12 @@ export class SupervisedWorker {
   run(req: RunRequest): Promise<RunOutcome> {
     const host = this.host;
     if (!host || !(this.idle || this.canQueue)) throw new DetectorError('DETECTOR_NOT_RUNNING', 'detector worker is busy or not ready');
-    const inputs = this.inputs!;
-    const input = inputs.take();
+    const { layout, pool } = this.inputs!;
+    const input = pool.take();
     try {
-      req.fill(new Float32Array(input));
+      req.fill(input, layout);
     } catch (err) {
-      inputs.give(input);
+      pool.give(input);
       throw err;
     }
     host.post(runMessage(req.id, req.cameraId, req.geometry, input, req.roi));
@@ -227,11 +228,18 @@ export class SupervisedWorker {
       this.log,
     );
     this.host = host;
-    return host.start(Math.max(30_000, this.cfg.stuck_timeout_s * 1000), signal);
+    const info = await host.start(Math.max(30_000, this.cfg.stuck_timeout_s * 1000), signal);
+    // The pool follows the model's input (a worker restarted on a replaced model file may take another layout).
+    const { input_layout: layout } = info;
+    if (this.inputs?.layout !== layout) {
+      const { input_width: w, input_height: h } = this.init!.pipeline;
+      this.inputs = { layout, pool: new InputBuffers(inputByteLength(layout, w, h)) };
+    }
+    return info;
   }
 
   private onReply(host: WorkerHost, msg: RunReply): void {
-    this.inputs?.give(msg.input);
+    this.inputs?.pool.give(msg.input);
     const f = this.running;
     if (msg.type === 'skipped' || host !== this.host || !f || f.id !== msg.id) return;
     clearTimeout(f.timer);

@@ -26,7 +26,10 @@ export interface DetectorFrame {
 }
 
 export interface DetectTiming {
-  /** HWC uint8 → CHW float32, on the main thread (overlapping the worker's previous run when one was running). */
+  /**
+   * Frame → model input on the main thread (overlapping the worker's previous run when one was running): a copy of
+   * the bytes for a uint8 model (the bundled int8 one), HWC uint8 → CHW float32 for a float model.
+   */
   pre_ms: number;
   /** session.run. */
   model_ms: number;
@@ -100,7 +103,10 @@ export interface DetectorStats {
   skipped: number;
   /** Frames taken back from the worker's queue because another frame had to go first (pre-processing redone). */
   requeued: number;
-  /** Frames copied on the way to the worker: always 0 (frames are read in place on the main thread; kept for dashboards). */
+  /**
+   * Frames copied on the way to the worker besides into the model input: always 0 (frames are read in place on the
+   * main thread; kept for dashboards).
+   */
   frame_copies: number;
   cameras: Record<string, CameraDetectorStats>;
 }

@@ -36,7 +36,7 @@ async function handle(pipeline: Pipeline, m: RunMessage): Promise<void> {
     }
     if (debug.hang_camera !== undefined && m.camera_id === debug.hang_camera) block(debug.hang_ms ?? 3_600_000);
     const t0 = performance.now();
-    const res = await pipeline.runInput(new Float32Array(m.input), m, m.roi);
+    const res = await pipeline.runInput(m.input, m, m.roi);
     if (debug.delay_ms) {
       const rest = debug.delay_ms - (performance.now() - t0);
       if (rest > 0) block(rest);

@@ -55,6 +55,26 @@ function loadInput(arg) {
 
 const session = await ort.InferenceSession.create(opts.model, { intraOpNumThreads: 2, graphOptimizationLevel: 'all' });
 const threshold = Number(opts.threshold);
+const inputMeta = session.inputMetadata[0];
+/**
+ * The feed in the model's input type: float32 NCHW as is, or uint8 NHWC bytes (nanodet-int8.onnx). The resized
+ * RGB / 255 is rounded to bytes as the float-input int8 model's QuantizeLinear did (scale 1/255, half to even),
+ * so both give the same detections.
+ */
+function feeds(input) {
+  if (inputMeta.type !== 'uint8') return { [inputMeta.name]: new ort.Tensor('float32', input, [1, 3, SIZE, SIZE]) };
+  const plane = SIZE * SIZE;
+  const scale = Math.fround(1 / 255);
+  const rgb = new Uint8Array(3 * plane);
+  for (let i = 0; i < plane; i++) {
+    for (let c = 0; c < 3; c++) {
+      const x = Math.fround(input[c * plane + i] / scale);
+      const r = Math.round(x);
+      rgb[3 * i + c] = r - x === 0.5 && r % 2 !== 0 ? r - 1 : r; // half to even
+    }
+  }
+  return { [inputMeta.name]: new ort.Tensor('uint8', rgb, [1, SIZE, SIZE, 3]) };
+}
 const expectations = new Map(
   opts.expect.map((e) => {
     const [file, list] = e.split('=');
@@ -65,7 +85,7 @@ let failed = false;
 const report = {};
 for (const arg of positionals) {
   const { width, height, input } = loadInput(arg);
-  const out = await session.run({ images: new ort.Tensor('float32', input, [1, 3, SIZE, SIZE]) });
+  const out = await session.run(feeds(input));
   const dets = nms(decode(out, threshold), Number(opts.iou)).map((d) => ({
     class: CLASSES[d.cls],
     score: Number(d.score.toFixed(3)),

@@ -48,6 +48,16 @@ export function toInput(rgb) {
   return out;
 }
 
+/**
+ * A session's feed for one 416x416 RGB24 frame, in the type its input takes: uint8 [1,H,W,3] bytes as they are
+ * (nanodet-int8.onnx, byte-input.mjs) or float32 [1,3,H,W] RGB / 255 (nanodet.onnx).
+ */
+export function feedsFor(ort, session, rgb) {
+  const m = session.inputMetadata[0];
+  if (m.type === 'uint8') return { [m.name]: new ort.Tensor('uint8', rgb.slice(), [1, SIZE, SIZE, 3]) };
+  return { [m.name]: new ort.Tensor('float32', toInput(rgb), [1, 3, SIZE, SIZE]) };
+}
+
 export function fixtures(repoRoot) {
   const photos = ['dog.jpg', 'person.jpg'].map((f) => join(repoRoot, 'tests', 'fixtures', 'photos', f));
   const clip = join(repoRoot, 'tests', 'fixtures', 'clips', 'vtest-20s.mp4');

@@ -48,6 +48,10 @@ export function intAttr(name, i) {
   return { name, type: onnx.AttributeProto.AttributeType.INT, i };
 }
 
+export function intsAttr(name, ints) {
+  return { name, type: onnx.AttributeProto.AttributeType.INTS, ints };
+}
+
 /** A graph output / value info of element type float with an unspecified shape (calibration outputs). */
 export function floatValueInfo(name, dims) {
   const shape = dims ? { dim: dims.map((d) => ({ dimValue: d })) } : undefined;

@@ -2,7 +2,8 @@
 // Statically quantises ../nanodet.onnx to ../nanodet-int8.onnx (QDQ: uint8 activations, int8 per-channel
 // weights with bias correction; see qdq.mjs) with activation ranges calibrated on the repository's own fixtures
 // (calibrate.mjs, frames.mjs), then gates it against fp32 on the photos and the clip (gfl.mjs GATE): nothing is
-// written unless it passes. Writes ../nanodet-int8.onnx.sha256 next to it. Reproducible: same bytes on rerun.
+// written unless it passes. Its input takes the camera's uint8 RGB bytes (NHWC) instead of float32 RGB/255 NCHW
+// (byte-input.mjs). Writes ../nanodet-int8.onnx.sha256 next to it. Reproducible: same bytes on rerun.
 //
 // Usage: node quantize.mjs [--act uint8|int8] [--weight-bits 8|7] [--calib mse-low|mse|percentile|minmax]
 //   [--head-calib minmax|...] [--percentile 99.99] [--no-bias-correction] [--no-leaky-aware] [--out path]
@@ -17,7 +18,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 import { collectStats, chooseRange, BINS } from './calibrate.mjs';
-import { calibrationFrames, evaluationFrames, toInput, SIZE } from './frames.mjs';
+import { byteInputModel } from './byte-input.mjs';
+import { calibrationFrames, evaluationFrames, feedsFor } from './frames.mjs';
 import { compareDetections, decode, GATE, gateViolations, nms, summarize } from './gfl.mjs';
 import { encodeModel, loadModel, onnx, sha256, tensorProto } from './onnx-io.mjs';
 import { buildQdqGraph, planQuantization } from './qdq.mjs';
@@ -107,10 +109,10 @@ const ranges = new Map(
   }),
 );
 
-// 3. The QDQ model.
+// 3. The QDQ model, its input then rewritten to take the frame's uint8 RGB bytes (byte-input.mjs).
 const q = buildQdqGraph(fp32.model, fp32.inits, plan, ranges, { ...opts, channelMeans: opts.biasCorrection ? stats.means : undefined });
 const graph = fp32.model.graph;
-const bytes = encodeModel({
+const qdqModel = {
   irVersion: 7,
   opsetImport: [{ domain: '', version: 13 }],
   producerName: 'roadside-agent models/build/quantize.mjs',
@@ -126,9 +128,13 @@ const bytes = encodeModel({
     input: graph.input,
     output: graph.output,
   },
-});
+};
+const written = byteInputModel(qdqModel);
+const bytes = encodeModel(written);
 const digest = sha256(bytes);
-log(`QDQ graph: ${q.nodes.length} nodes ${JSON.stringify(q.counts)}; ${(bytes.length / 1e6).toFixed(2)} MB; ${q.clippedWeights} weights at +-max; sha256 ${digest}`);
+const counts = {};
+for (const n of written.graph.node) counts[n.opType] = (counts[n.opType] ?? 0) + 1;
+log(`QDQ graph (uint8 NHWC input): ${written.graph.node.length} nodes ${JSON.stringify(counts)}; ${(bytes.length / 1e6).toFixed(2)} MB; ${q.clippedWeights} weights at +-max; sha256 ${digest}`);
 
 // What ONNX Runtime makes of it: the optimised graph's operators (QLinearConv etc.).
 {
@@ -149,12 +155,10 @@ log(`QDQ graph: ${q.nodes.length} nodes ${JSON.stringify(q.counts)}; ${(bytes.le
   const frames = evaluationFrames(repoRoot);
   const sf = await ort.InferenceSession.create(fp32.bytes, agentSessionOptions(threads));
   const sq = await ort.InferenceSession.create(bytes, agentSessionOptions(threads));
-  const detect = async (s, input) => nms(decode(await s.run({ images: new ort.Tensor('float32', input, [1, 3, SIZE, SIZE]) }), GATE.threshold - GATE.margin), GATE.nmsIou);
+  // fp32 gets RGB / 255 floats, int8 the bytes themselves.
+  const detect = async (s, rgb) => nms(decode(await s.run(feedsFor(ort, s, rgb)), GATE.threshold - GATE.margin), GATE.nmsIou);
   const results = [];
-  for (const f of frames) {
-    const input = toInput(f.rgb);
-    results.push({ tag: f.tag, ...compareDetections(await detect(sf, input), await detect(sq, input), GATE) });
-  }
+  for (const f of frames) results.push({ tag: f.tag, ...compareDetections(await detect(sf, f.rgb), await detect(sq, f.rgb), GATE) });
   await sf.release?.();
   await sq.release?.();
   const all = summarize(results, CLASSES);

@@ -10,7 +10,7 @@ import { silentLogger } from '../../../core/log.js';
 import { DEFAULT_MODEL, packageRoot } from '../../../core/paths.js';
 import { DetectorSchema } from '../../../config/schema/detector.js';
 import { Detector, detectImage, iou, loadImageFrame, type Detection } from '../../../inference/detector/index.js';
-import { hwcToChw } from '../../../inference/detector/preprocess.js';
+import { fillInput, inputByteLength, inputDims, inputLayout, inputView } from '../../../inference/detector/input.js';
 
 const MODEL = DEFAULT_MODEL();
 const photo = (name: string) => join(packageRoot(), 'tests', 'fixtures', 'photos', name);
@@ -109,9 +109,13 @@ describe.skipIf(!HAVE)('detector on real photos with the bundled NanoDet', () =>
   it('class outputs are already sigmoid probabilities and box outputs are raw logits', async () => {
     const session = await ort.InferenceSession.create(MODEL);
     const f = await loadImageFrame(photo('dog.jpg'), { width: 416, height: 416 });
-    const input = new Float32Array(3 * 416 * 416);
-    hwcToChw(f.data, input, 416 * 416);
-    const out = await session.run({ images: new ort.Tensor('float32', input, [1, 3, 416, 416]) });
+    // The model's own input (the bundled int8 model: the frame's uint8 bytes, NHWC).
+    const { layout } = inputLayout(session.inputMetadata, 416, 416);
+    const buf = new ArrayBuffer(inputByteLength(layout, 416, 416));
+    fillInput(layout, f.data, buf, 416, 416);
+    const view = inputView(layout, buf);
+    const tensor = view instanceof Uint8Array ? new ort.Tensor('uint8', view, inputDims(layout, 416, 416)) : new ort.Tensor('float32', view, inputDims(layout, 416, 416));
+    const out = await session.run({ images: tensor });
     for (const s of [8, 16, 32]) {
       const cls = out[`cls_s${s}`]!.data as Float32Array;
       const reg = out[`reg_s${s}`]!.data as Float32Array;
@@ -124,7 +128,8 @@ describe.skipIf(!HAVE)('detector on real photos with the bundled NanoDet', () =>
 
   it('detectImage() runs the default model once with defaults (road users only)', async () => {
     const res = await detectImage(photo('person.jpg'), { threads: 2 });
-    expect(res.model).toMatchObject({ decoder: 'nanodet', num_classes: 80, input_name: 'images', input_dims: [1, 3, 416, 416] });
+    // The bundled int8 model takes the frame's bytes as they are (models/build/byte-input.mjs).
+    expect(res.model).toMatchObject({ decoder: 'nanodet', num_classes: 80, input_name: 'images', input_dims: [1, 416, 416, 3], input_layout: 'uint8_nhwc' });
     expect(res.detections.map((x) => x.class_name)).toEqual(['person']); // horse and dog are not road users
     expect(res.timing.model_ms).toBeGreaterThan(0);
   });

@@ -5,10 +5,13 @@
 // statistics (same classes, IoU >= 0.9, mean score drop <= 0.05; see models/build/README.md for why).
 // And the counts: `analyze` of the demo clip counts the demo line with the int8 model exactly as it was counted
 // by eye, at 5 and 10 detection fps, and never further from that than the fp32 model.
+// The int8 model takes the frame's uint8 bytes (NHWC; models/build/byte-input.mjs): through the detector it gives
+// exactly the detections of the same model with the float32 CHW input the fp32 model has (rebuilt here).
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import onnxProto from 'onnx-proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import type { EventDraft } from '../../../contract/event.js';
@@ -124,8 +127,10 @@ describe.skipIf(!HAVE)('models/nanodet-int8.onnx against fp32 through the agent 
       [fp32, int8] = [await start(FP32, resize), await start(INT8, resize)];
     });
 
-    it('the int8 model loads with the same input and outputs', () => {
-      expect(int8.modelInfo).toEqual(fp32.modelInfo);
+    it('the int8 model loads with the same outputs; its input takes the frame bytes (uint8 NHWC)', () => {
+      const { input_dims, input_layout, ...rest } = int8.modelInfo!;
+      expect({ input_dims, input_layout }).toEqual({ input_dims: [1, SIZE, SIZE, 3], input_layout: 'uint8_nhwc' });
+      expect(fp32.modelInfo).toMatchObject({ ...rest, input_dims: [1, 3, SIZE, SIZE], input_layout: 'float32_nchw' });
     });
 
     it.each(PHOTOS)('%s: every confident fp32 object found with IoU >= 0.9, none extra, mean score drop <= 0.05', async (photo) => {
@@ -197,5 +202,55 @@ describe.skipIf(!HAVE || !existsSync(join(packageRoot(), 'dist/cli/main.js')))('
     const [int8, fp32] = [await demoLineCounts(INT8, fps), await demoLineCounts(FP32, fps)];
     expect(int8).toEqual(DEMO_LINE_TRUTH);
     expect(miss(int8)).toBeLessThanOrEqual(miss(fp32));
+  });
+});
+
+/**
+ * models/nanodet-int8.onnx with the float input it had before byte-input.mjs: float32 [1,3,H,W] RGB / 255 quantised
+ * by a QuantizeLinear with the parameters its first DequantizeLinear reads, in place of the input Transpose.
+ */
+function floatInputVariant(bytes: Uint8Array): Uint8Array {
+  const { onnx } = onnxProto;
+  const m = onnx.ModelProto.decode(bytes);
+  const g = m.graph!;
+  const t = g.node!.find((n) => n.opType === 'Transpose' && n.input![0] === 'images')!;
+  const dq = g.node!.find((n) => n.opType === 'DequantizeLinear' && n.input![0] === t.output![0])!;
+  g.node = g.node!.map((n) => (n === t ? onnx.NodeProto.create({ name: 'images/QuantizeLinear', opType: 'QuantizeLinear', input: ['images', dq.input![1]!, dq.input![2]!], output: [t.output![0]!] }) : n));
+  const shape = { dim: [1, 3, SIZE, SIZE].map((d) => ({ dimValue: d })) };
+  g.input = [onnx.ValueInfoProto.create({ name: 'images', type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape } } })];
+  return onnx.ModelProto.encode(m).finish();
+}
+
+describe.skipIf(!HAVE)('models/nanodet-int8.onnx: the byte input against the float input it replaced', () => {
+  const detectors: Detector[] = [];
+  afterAll(async () => {
+    await Promise.all(detectors.map((d) => d.stop()));
+  });
+  async function start(model_path: string): Promise<Detector> {
+    const d = new Detector(DetectorSchema.parse({ model_path, classes: [], score_threshold: 0.2, min_area_px: 0, threads: 2 }), silentLogger());
+    detectors.push(d);
+    await d.start();
+    return d;
+  }
+
+  it('same detections to the last digit on the photos and the clip; the main thread only copies bytes', { timeout: 120_000 }, async () => {
+    const floatModel = join(makeTempDir('int8float'), 'nanodet-int8-float.onnx');
+    writeFileSync(floatModel, floatInputVariant(readFileSync(INT8)));
+    const [bytes, float] = [await start(INT8), await start(floatModel)];
+    expect([bytes.modelInfo!.input_layout, float.modelInfo!.input_layout]).toEqual(['uint8_nhwc', 'float32_nchw']);
+    let objects = 0;
+    for (const photo of PHOTOS) {
+      const [a, b] = [(await bytes.detectImage(photo)).detections, (await float.detectImage(photo)).detections];
+      expect(a).toEqual(b);
+      objects += a.length;
+    }
+    const frames = (await clipFrames('stretch')).filter((_, i) => i % 5 === 0);
+    for (const f of frames) {
+      const a = await detectFrame(bytes, f);
+      expect(a).toEqual(await detectFrame(float, f));
+      objects += a.length;
+    }
+    expect(objects).toBeGreaterThan(100);
+    expect(bytes.stats().runs).toBe(PHOTOS.length + frames.length);
   });
 });

@@ -1,14 +1,16 @@
 // One contract, every decoder (STYLE: contract test suites). Each decoder gets a tiny generated ONNX model whose
 // outputs encode the same scene (testkit/onnx-models.ts) and must yield the same detections, end to end:
 // worker thread, ONNX Runtime, decoder, thresholds, class filter, NMS, min area, ROI, mapping to camera pixels.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../core/log.js';
 import { DetectorSchema } from '../../../config/schema/detector.js';
+import { buildGate } from '../../../inference/detector/classes.js';
 import { Detector, DetectorError, type Detection, type DetectorFrame, type DetectResult } from '../../../inference/detector/index.js';
-import { CONTRACT_CLASSES, CONTRACT_INPUT, LAYOUTS, writeContractModels, type Layout } from '../../../testkit/onnx-models.js';
+import { Pipeline } from '../../../inference/detector/pipeline.js';
+import { CONTRACT_CLASSES, CONTRACT_INPUT, CONTRACT_SCENE, constantModel, encodeScene, LAYOUTS, writeContractModels, type Layout } from '../../../testkit/onnx-models.js';
 
 const { width: W, height: H } = CONTRACT_INPUT;
 let dir: string;
@@ -132,5 +134,81 @@ describe.each(LAYOUTS)('detector contract: decoder %s', (layout) => {
       code: 'DETECTOR_MODEL_MISMATCH',
       message: expect.stringMatching(/does not fit input_size 96x96.*set detector.input_size to 64x64/) as unknown,
     });
+  });
+});
+
+// A model that takes the frame's bytes as they are (uint8 [1,H,W,3], like models/nanodet-int8.onnx): the main
+// thread copies them into a pooled uint8 buffer instead of converting to CHW floats; same contract otherwise.
+describe('detector contract: a uint8 NHWC input', () => {
+  const detectors: Detector[] = [];
+  let bytesModel: string;
+  beforeAll(() => {
+    const outputs = encodeScene('nanodet', Object.values(CONTRACT_SCENE), { ...CONTRACT_INPUT, numClasses: CONTRACT_CLASSES.length });
+    bytesModel = join(dir, 'nanodet-bytes.onnx');
+    writeFileSync(bytesModel, constantModel({ ...CONTRACT_INPUT, inputType: 'uint8', outputs }));
+  });
+  afterAll(async () => {
+    await Promise.all(detectors.map((d) => d.stop()));
+  });
+  async function start(model_path: string, overrides: Record<string, unknown> = {}): Promise<Detector> {
+    const cfg = DetectorSchema.parse({ model_path, decoder: 'nanodet', input_size: CONTRACT_INPUT, class_names: CONTRACT_CLASSES, classes: ROAD, threads: 1, ...overrides });
+    const d = new Detector(cfg, silentLogger());
+    detectors.push(d);
+    await d.start();
+    return d;
+  }
+
+  it('is recognised from the session metadata and gives the float model’s detections, frame after frame', async () => {
+    const [bytes, float] = [await start(bytesModel), await start(models.nanodet)];
+    expect(bytes.modelInfo).toMatchObject({ input_layout: 'uint8_nhwc', input_dims: [1, H, W, 3] });
+    expect(float.modelInfo).toMatchObject({ input_layout: 'float32_nchw', input_dims: [1, 3, H, W] });
+    const want = rows(done(await float.detect('cam', frame())));
+    expect(want.length).toBeGreaterThan(0);
+    // Two cameras keep a run queued behind the running one: the pooled buffers go round and come back.
+    const results = await Promise.all(['a', 'b'].flatMap((cam) => [0, 1, 2].map(() => bytes.detect(cam, frame()))));
+    const doneRows = results.filter((r) => r.status === 'done').map((r) => rows(done(r)));
+    expect(doneRows.length).toBeGreaterThanOrEqual(2);
+    for (const r of doneRows) expect(r).toEqual(want);
+    expect(bytes.stats()).toMatchObject({ errors: 0, frame_copies: 0 });
+  });
+
+  it('rejects a frame of the wrong size with a typed error, and keeps running', async () => {
+    const d = await start(bytesModel);
+    await expect(d.detect('cam', { ...frame(), data: new Uint8Array(W * H * 3 - 3) })).rejects.toMatchObject({ code: 'DETECTOR_BAD_FRAME' });
+    await expect(d.detect('cam', { ...frame(), height: 32, data: new Uint8Array(W * 32 * 3) })).rejects.toMatchObject({ code: 'DETECTOR_BAD_FRAME' });
+    expect(done(await d.detect('cam', frame())).length).toBeGreaterThan(0);
+  });
+
+  it('names the input size of a uint8 model that does not fit', async () => {
+    const cfg = DetectorSchema.parse({ model_path: bytesModel, decoder: 'nanodet', input_size: { width: 96, height: 96 }, class_names: CONTRACT_CLASSES, classes: ROAD });
+    await expect(new Detector(cfg, silentLogger()).start()).rejects.toMatchObject({
+      code: 'DETECTOR_MODEL_MISMATCH',
+      message: expect.stringMatching(/uint8 \[1,64,64,3\] does not fit input_size 96x96.*set detector.input_size to 64x64/) as unknown,
+    });
+  });
+
+  it('in-process (Pipeline.run, benchmarks): the copy is the pre-processing, same detections', async () => {
+    const o = {
+      threads: 1,
+      spinning: false,
+      decoder: 'nanodet' as const,
+      input_width: W,
+      input_height: H,
+      class_names: CONTRACT_CLASSES,
+      gate: buildGate(DetectorSchema.parse({ class_names: CONTRACT_CLASSES, classes: ROAD }), CONTRACT_CLASSES),
+      nms_iou: 0.5,
+      min_area_px: 0,
+      max_detections: 100,
+    };
+    const [bytes, float] = [await Pipeline.create({ ...o, model_path: bytesModel }), await Pipeline.create({ ...o, model_path: models.nanodet })];
+    try {
+      const f = frame();
+      const [a, b] = [await bytes.run(f), await float.run(f)];
+      expect(a.detections).toEqual(b.detections);
+      expect(a.detections.length).toBeGreaterThan(0);
+      await expect(bytes.runInput(new ArrayBuffer(4 * 3 * W * H), f)).rejects.toMatchObject({ code: 'DETECTOR_BAD_FRAME' });
+    } finally {
+      await Promise.all([bytes.release(), float.release()]);
+    }
   });
 });

@@ -1,6 +1,6 @@
 // Pure parts of the detector, without ONNX Runtime or threads: geometry, pre-processing, decoders bound to
 // output shapes, post-processing, class names and score gates, the frame scheduler, the run message and the
-// hand-over parts (claims, input buffers).
+// hand-over parts (claims, input buffers, the model input's layout and filling).
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ import { InputBuffers, nextRunId, RunClaims } from '../../../inference/detector/
 import { runMessage } from '../../../inference/detector/protocol.js';
 import { FrameScheduler, type Pending } from '../../../inference/detector/scheduler.js';
 import { hwcToChw } from '../../../inference/detector/preprocess.js';
+import { fillInput, inputByteLength, inputDims, inputLayout } from '../../../inference/detector/input.js';
 import { encodeScene, type SceneBox } from '../../../testkit/onnx-models.js';
 
 const gate = (n: number, t = 0.3): ScoreGate => ({ byClass: new Float32Array(n).fill(t), other: Infinity });
@@ -316,7 +317,7 @@ describe('hand-over', () => {
   });
 
   it('reuses input buffers returned with replies, keeps at most a few, ignores foreign sizes', () => {
-    const pool = new InputBuffers(6, 2);
+    const pool = new InputBuffers(24, 2);
     const a = pool.take();
     expect(a.byteLength).toBe(24);
     pool.give(a);
@@ -327,5 +328,77 @@ describe('hand-over', () => {
     for (const b of bufs) pool.give(b);
     expect([pool.take(), pool.take()]).toEqual([bufs[1], bufs[0]]);
     expect(bufs).not.toContain(pool.take()); // only two were kept
+  });
+});
+
+describe('model input layout', () => {
+  type Meta = Parameters<typeof inputLayout>[0][number];
+  const meta = (type: string, shape: (number | string)[]): Meta => ({ name: 'images', isTensor: true, type, shape }) as Meta;
+  const mismatch = (metas: Meta[], w = 416, h = 416) => {
+    try {
+      inputLayout(metas, w, h);
+    } catch (e) {
+      expect(e).toBeInstanceOf(DetectorError);
+      return e as DetectorError;
+    }
+    throw new Error('no error');
+  };
+
+  it('tells uint8 [1,H,W,3] bytes from float32 [1,3,H,W] by the session metadata (symbolic dims fit)', () => {
+    expect(inputLayout([meta('uint8', [1, 416, 320, 3])], 320, 416).layout).toBe('uint8_nhwc');
+    expect(inputLayout([meta('float32', [1, 3, 416, 320])], 320, 416).layout).toBe('float32_nchw');
+    expect(inputLayout([meta('float32', ['batch', 3, 'h', 'w'])], 640, 640).layout).toBe('float32_nchw');
+    expect(inputLayout([meta('uint8', ['batch', 'h', 'w', 3])], 640, 640).layout).toBe('uint8_nhwc');
+  });
+
+  it('refuses other inputs with DETECTOR_MODEL_MISMATCH, with the input size to set when it can tell', () => {
+    for (const m of [meta('uint8', [1, 3, 416, 416]), meta('float32', [1, 416, 416, 3]), meta('int8', [1, 416, 416, 3]), meta('float16', [1, 3, 416, 416]), meta('uint8', [416, 416, 3])]) {
+      expect(mismatch([m]).code).toBe('DETECTOR_MODEL_MISMATCH');
+    }
+    expect(mismatch([meta('uint8', [1, 320, 256, 3])]).message).toMatch(/uint8 \[1,320,256,3\] does not fit input_size 416x416.*set detector.input_size to 256x320$/);
+    expect(mismatch([meta('float32', [1, 3, 320, 256])]).message).toMatch(/set detector.input_size to 256x320$/);
+    expect(mismatch([meta('float32', [1, 416, 416, 3])]).message).not.toMatch(/set detector.input_size/);
+    expect(mismatch([meta('uint8', [1, 416, 416, 3]), meta('uint8', [1, 416, 416, 3])]).message).toMatch(/2 inputs/);
+  });
+
+  it('sizes the buffers: 3 bytes a pixel for uint8, 12 for float32', () => {
+    expect(inputByteLength('uint8_nhwc', 416, 416)).toBe(416 * 416 * 3);
+    expect(inputByteLength('float32_nchw', 416, 416)).toBe(416 * 416 * 12);
+    expect(inputDims('uint8_nhwc', 320, 240)).toEqual([1, 240, 320, 3]);
+    expect(inputDims('float32_nchw', 320, 240)).toEqual([1, 3, 240, 320]);
+  });
+
+  it('hands a uint8 model the frame bytes as they are (a copy into the buffer), a float model CHW floats', () => {
+    const [w, h] = [5, 3];
+    const frame = Uint8Array.from({ length: w * h * 3 + 2 }, (_, i) => (i * 53 + 7) % 256).subarray(1, 1 + w * h * 3); // any offset
+    const bytes = new ArrayBuffer(inputByteLength('uint8_nhwc', w, h));
+    fillInput('uint8_nhwc', frame, bytes, w, h);
+    expect(new Uint8Array(bytes)).toEqual(Uint8Array.from(frame));
+    frame[0] = (frame[0]! + 1) % 256; // a copy: the frame stays the caller's
+    expect(new Uint8Array(bytes)[0]).not.toBe(frame[0]);
+    const floats = new ArrayBuffer(inputByteLength('float32_nchw', w, h));
+    fillInput('float32_nchw', frame, floats, w, h);
+    const want = new Float32Array(3 * w * h);
+    hwcToChw(frame, want, w * h);
+    expect(new Float32Array(floats)).toEqual(want);
+  });
+
+  it('a frame or a buffer of the wrong size is DETECTOR_BAD_FRAME, nothing written', () => {
+    const [w, h] = [4, 4];
+    const buf = new ArrayBuffer(inputByteLength('uint8_nhwc', w, h));
+    const code = (fn: () => void) => {
+      try {
+        fn();
+      } catch (e) {
+        return e instanceof DetectorError ? e.code : String(e);
+      }
+      return 'no error';
+    };
+    expect(code(() => fillInput('uint8_nhwc', new Uint8Array(w * h * 3 - 1).fill(9), buf, w, h))).toBe('DETECTOR_BAD_FRAME');
+    expect(code(() => fillInput('uint8_nhwc', new Uint8Array(w * h * 3 + 3).fill(9), buf, w, h))).toBe('DETECTOR_BAD_FRAME');
+    expect(new Uint8Array(buf).every((v) => v === 0)).toBe(true);
+    // A float-sized buffer for a uint8 model (and the reverse): the layouts' buffers never mix.
+    expect(code(() => fillInput('uint8_nhwc', new Uint8Array(w * h * 3), new ArrayBuffer(inputByteLength('float32_nchw', w, h)), w, h))).toBe('DETECTOR_BAD_FRAME');
+    expect(code(() => fillInput('float32_nchw', new Uint8Array(w * h * 3), buf, w, h))).toBe('DETECTOR_BAD_FRAME');
   });
 });

@@ -1,5 +1,6 @@
 // The quantised model is what models/build/quantize.mjs produced (hash), and it is the QDQ model it claims to
-// be: the fp32 model's input and outputs, int8 per-channel Conv weights, 8-bit activations, float head outputs.
+// be: the fp32 model's outputs, int8 per-channel Conv weights, 8-bit activations, float head outputs, and an input
+// that takes the camera's RGB bytes (uint8 NHWC) as the input quantiser's values (models/build/byte-input.mjs).
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import onnxProto from 'onnx-proto';
@@ -17,7 +18,24 @@ describe('models/nanodet-int8.onnx', () => {
     expect(createHash('sha256').update(bytes).digest('hex')).toBe(hash);
   });
 
-  it('is a QDQ model with the fp32 interface: int8 per-channel Conv weights, float head outputs', () => {
+  it('takes uint8 [1,416,416,3] RGB bytes, transposed straight into the first DequantizeLinear (scale 1/255, zero point 0)', () => {
+    const q = onnx.ModelProto.decode(bytes);
+    const g = q.graph!;
+    const input = g.input!.map((v) => [v.name, v.type!.tensorType!.elemType, v.type!.tensorType!.shape!.dim!.map((d) => Number(d.dimValue))]);
+    expect(input).toEqual([['images', DT.UINT8, [1, 416, 416, 3]]]);
+    const readers = g.node!.filter((n) => n.input!.includes('images'));
+    expect(readers.map((n) => [n.opType, n.attribute!.map((a) => [a.name, a.ints!.map(Number)])])).toEqual([['Transpose', [['perm', [0, 3, 1, 2]]]]]);
+    const dqs = g.node!.filter((n) => n.input![0] === readers[0]!.output![0]);
+    expect(dqs.map((n) => n.opType)).toEqual(['DequantizeLinear']);
+    const init = (name: string) => g.initializer!.find((t) => t.name === name)!;
+    const raw = (name: string) => Uint8Array.from(init(name).rawData!).buffer;
+    expect(init(dqs[0]!.input![2]!).dataType).toBe(DT.UINT8);
+    expect(new Uint8Array(raw(dqs[0]!.input![2]!))[0]).toBe(0);
+    expect(new Float32Array(raw(dqs[0]!.input![1]!))[0]).toBe(Math.fround(1 / 255));
+    expect(q.docString).toMatch(/Input images: uint8 \[1,416,416,3\] RGB bytes/);
+  });
+
+  it('is a QDQ model with the fp32 outputs: int8 per-channel Conv weights, float head outputs', () => {
     const q = onnx.ModelProto.decode(bytes);
     const f = onnx.ModelProto.decode(readFileSync('models/nanodet.onnx'));
     const io = (m: typeof q) => ({ input: m.graph!.input!.map((v) => v.name), output: m.graph!.output!.map((v) => [v.name, v.type!.tensorType!.elemType]) });
