@@ -1,7 +1,5 @@
 import { Command } from 'commander';
-import { configJsonSchemaText } from '../config/json-schema.js';
 import type { CliContext } from './framework.js';
-import { loadConfigFileOrReport } from './io.js';
 
 /** `config check FILE` and `config schema`. */
 export function configCommand(ctx: CliContext): Command {
@@ -14,6 +12,8 @@ export function configCommand(ctx: CliContext): Command {
     .argument('<FILE>', 'the config file')
     .addHelpText('after', '\nExit codes: 0 valid, 64 usage, 78 invalid configuration.')
     .action(async (file: string) => {
+      // The config loader (zod schema, yaml) loads with the command that uses it, not with every command.
+      const { loadConfigFileOrReport } = await import('./io.js');
       const loaded = await loadConfigFileOrReport(file, ctx.io);
       if (typeof loaded === 'number') {
         ctx.code = loaded;
@@ -25,7 +25,8 @@ export function configCommand(ctx: CliContext): Command {
   const schema = new Command('schema')
     .summary('print the config JSON Schema (for editors)')
     .description("Prints the config's JSON Schema (the committed config/config.schema.json): point an editor's YAML plugin at it.")
-    .action(() => {
+    .action(async () => {
+      const { configJsonSchemaText } = await import('../config/json-schema.js');
       ctx.io.stdout(configJsonSchemaText());
     });
   return new Command('config').summary('validate a config / print its JSON Schema').description('Config file tools.').addCommand(check).addCommand(schema);

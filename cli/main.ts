@@ -19,9 +19,9 @@ import { completionCommand } from './completion.js';
 import { configCommand } from './config-cmd.js';
 import { detectCommand } from './detect-cmd.js';
 import { doctorCommand } from './doctor.js';
-import { evidenceCommand } from './evidence-verify.js';
+import { evidenceCommand } from './evidence-cmd.js';
 import { CommanderError, commandLabel, configureTree, exitCodeOf, type CliContext, type CliDeps } from './framework.js';
-import { processIo, type CliIo } from './io.js';
+import { processIo, type CliIo } from '../core/cli-io.js';
 import { provisionCommand } from './provision-cmd.js';
 import { runCommand } from './run-cmd.js';
 

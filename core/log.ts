@@ -1,5 +1,6 @@
+import { createRequire } from 'node:module';
 import { pino, type DestinationStream, type Logger } from 'pino';
-import pretty from 'pino-pretty';
+import type PinoPretty from 'pino-pretty';
 
 export type { Logger } from 'pino';
 
@@ -44,13 +45,16 @@ export interface LoggerOptions {
   destination?: DestinationStream;
 }
 
+/** pino-pretty, required when a logger is pretty: a service logs JSON and needn't hold it in memory. */
+const loadPretty = (): typeof PinoPretty => createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
+
 /**
  * JSON lines on stdout, human-readable on a terminal. Every object and message passes through `redact`,
  * so a module cannot leak a password by logging its config.
  */
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const wantPretty = opts.pretty === 'always' || (opts.pretty !== 'never' && !opts.destination && process.stdout.isTTY);
-  const destination = opts.destination ?? (wantPretty ? pretty({ sync: true, colorize: true, translateTime: 'SYS:HH:MM:ss.l' }) : pino.destination({ sync: true }));
+  const destination = opts.destination ?? (wantPretty ? loadPretty()({ sync: true, colorize: true, translateTime: 'SYS:HH:MM:ss.l' }) : pino.destination({ sync: true }));
   return pino(
     {
       level: opts.level ?? 'info',

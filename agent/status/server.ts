@@ -10,6 +10,7 @@ import type { AgentFigures } from '../health/figures.js';
 import type { RestartInfo } from '../health/restarts.js';
 import type { Logger } from '../../core/log.js';
 import type { Module } from '../../core/module.js';
+import { loadSharp } from '../../core/sharp.js';
 import type { BackoffOptions } from '../../core/time.js';
 import { hostAllowed, originAllowed, requestToken, tokenMatches } from './auth.js';
 import { Binder, type BindState } from './binder.js';
@@ -370,8 +371,7 @@ export class StatusServer implements Module {
     if (!jpeg) {
       const raw = this.opts.figures.latestFrame?.(cameraId);
       if (!raw) throw new HttpError(503, 'no frame available (open the live preview, or wait for the camera)');
-      // sharp (libvips) is loaded on first use only: most boxes never need it here.
-      const { default: sharp } = await import('sharp');
+      const sharp = await loadSharp();
       jpeg = await sharp(raw.data, { raw: { width: raw.width, height: raw.height, channels: 3 } }).jpeg({ quality: 75 }).toBuffer();
     }
     res.writeHead(200, { 'Content-Type': 'image/jpeg', 'Content-Length': jpeg.length, 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' });

@@ -1,6 +1,6 @@
 // Embedded MQTT 3.1.1 broker (aedes) for the demo: plain MQTT on 127.0.0.1 only, at the port of mqtt.url.
 import { createServer, type Server, type Socket } from 'node:net';
-import { Aedes } from 'aedes';
+import type { Aedes } from 'aedes';
 import type { MqttConfig } from '../../config/schema/index.js';
 import { AgentError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
@@ -36,6 +36,8 @@ export class EmbeddedBroker implements Module {
     if (this.config.protocol !== 4) {
       this.log.warn({ protocol: this.config.protocol }, 'the embedded broker speaks MQTT 3.1.1 only: set mqtt.protocol: 4');
     }
+    // aedes is loaded here, not with the module: only the demo's config starts a broker.
+    const { Aedes } = await import('aedes');
     const broker = await Aedes.createBroker();
     const server = createServer((socket) => {
       this.sockets.add(socket);

@@ -4,9 +4,9 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import sharp from 'sharp';
 import type { EventOf, Evidence, EvidenceImages } from '../../contract/event.js';
 import { errorMessage } from '../../core/errors.js';
+import { loadSharp } from '../../core/sharp.js';
 import type { Logger } from '../../core/log.js';
 import type { RgbFrame } from '../../ingest/frame.js';
 import type { Box } from '../tracking/types.js';
@@ -148,6 +148,7 @@ export class EvidenceStore {
     if (frame.data.length < frame.width * frame.height * 3) throw new Error(`frame buffer too small for ${frame.width}x${frame.height} RGB`);
     const raw = { raw: { width: frame.width, height: frame.height, channels: 3 } } as const;
     const region = cropRegion(req.box, req.camera, frame);
+    const sharp = await loadSharp();
     const [full, crop] = await Promise.all([
       sharp(frame.data, raw)
         .jpeg({ quality: this.opts.frame_quality ?? 80, mozjpeg: false })

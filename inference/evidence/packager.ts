@@ -5,12 +5,12 @@
 import { createHash } from 'node:crypto';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import sharp from 'sharp';
 import type { EvidencePackageRef } from '../../contract/event.js';
 import { canonicalJson } from '../../contract/evidence.js';
 import type { AnalyticsConfig, CameraConfig } from '../../config/schema/index.js';
 import { AgentError, errorMessage } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
+import { loadSharp } from '../../core/sharp.js';
 import type { DeviceRef } from '../analytics/outlet.js';
 import type { ViolationCapture, ViolationEvidence } from '../analytics/evidence.js';
 import { letterboxGeometry, type ResizeMode } from '../../ingest/ffmpeg-args.js';
@@ -316,6 +316,7 @@ export class EvidencePackager implements ViolationEvidence {
 }
 
 async function jpeg(frame: RgbFrame, region?: Region): Promise<Buffer> {
+  const sharp = await loadSharp();
   let img = sharp(frame.data, { raw: { width: frame.width, height: frame.height, channels: 3 } });
   if (region) img = img.extract(region);
   return img.jpeg({ quality: JPEG_QUALITY, mozjpeg: false }).toBuffer();
