@@ -5,6 +5,7 @@
  * the process, so the thread leaves by itself.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { youngCollector } from '../../core/gc.js';
 import { serializeRecognizerError } from './errors.js';
 import type { FromRecognizerWorker, RecognizerWorkerInit, ToRecognizerWorker } from './protocol.js';
 import type { RecognizerEngine } from './types.js';
@@ -20,6 +21,8 @@ export function serveRecognizer<Init, Result>(create: (init: Init) => Promise<Re
   const init = workerData as RecognizerWorkerInit<Init>;
   const debug = init.debug ?? {};
   const send = (msg: FromRecognizerWorker) => port.postMessage(msg);
+  // Frees each run's output tensors once answered (core/gc.ts).
+  const collectYoung = youngCollector();
 
   const created: Promise<RecognizerEngine<Result> | undefined> = create(init.engine).then(
     (engine) => engine,
@@ -60,6 +63,7 @@ export function serveRecognizer<Init, Result>(create: (init: Init) => Promise<Re
       try {
         const result = await engine.run({ data: new Uint8Array(m.buffer), width: m.width, height: m.height });
         send({ type: 'result', id: m.id, result, run_ms: performance.now() - t0 });
+        collectYoung();
       } catch (err) {
         send({ type: 'run_error', id: m.id, error: serializeRecognizerError(err, 'RECOGNIZER_RUN_FAILED') });
       }
