@@ -105,7 +105,7 @@ Environment=NODE_ENV=production
 # what each saves: docs/performance.md): two malloc arenas, blocks of 128 KiB and more always mmapped (returned to
 # the system when freed), a 1 MB young generation per V8 isolate.
 Environment=MALLOC_ARENA_MAX=2
-Environment=MALLOC_MMAP_THRESHOLD_=131072
+Environment=MALLOC_MMAP_THRESHOLD_=65536
 Environment=NODE_OPTIONS=--max-semi-space-size=1
 ExecStart=$NODE_BIN $SYS_OPT/current/dist/cli/main.js run --config $SYS_CONFIG
 Restart=on-failure
