@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { youngCollector } from '../../../core/gc.js';
@@ -28,5 +29,15 @@ describe('youngCollector', () => {
     const exposed = runInNewContext('typeof gc');
     youngCollector();
     expect(runInNewContext('typeof gc')).toBe(exposed);
+  });
+
+  it('keeps gc exposed in a process started with --expose-gc', () => {
+    const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', '-e', `
+      import { execFileSync } from 'node:child_process';
+import { runInNewContext } from 'node:vm';
+      const { youngCollector } = await import(${JSON.stringify(new URL('../../../core/gc.ts', import.meta.url).href)});
+      youngCollector()();
+      process.stdout.write(runInNewContext('typeof gc'));`], { encoding: 'utf8' });
+    expect(out).toBe('function');
   });
 });
