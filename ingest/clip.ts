@@ -6,8 +6,16 @@ import { AgentError } from '../core/errors.js';
 import { filterChain, letterboxGeometry, type FrameTarget } from './ffmpeg-args.js';
 import { parseShowinfo } from './ffmpeg-run.js';
 import { parseStderrLine } from './ffmpeg-stderr.js';
-import { FrameAssembler } from './frames.js';
+import { FrameAssembler, FramePool } from './frames.js';
 import type { Frame } from './types.js';
+
+/** Decoded frames a clip reader holds ahead of its consumer (each width × height × 3 bytes). */
+export const CLIP_READ_AHEAD_FRAMES = 2;
+/**
+ * Free buffers worth keeping in a clip's frame pool: enough for every frame alive at once (read ahead, in the
+ * detector, the pipeline's latest view, the one being filled), so a steady run allocates none.
+ */
+export const CLIP_POOL_FRAMES = CLIP_READ_AHEAD_FRAMES + 4;
 
 export interface ClipOptions {
   /** Frames per second taken from the clip; undefined: every frame at the clip's own rate. */
@@ -17,6 +25,13 @@ export interface ClipOptions {
   /** Clip time 0 on the wall clock, epoch ms. Default: now. */
   start_ms?: number;
   ffmpegPath?: string;
+  /**
+   * Where frame buffers come from: a pool the consumer gives analysed frames back to (FrameProducer.release).
+   * Default: a new buffer per frame.
+   */
+  pool?: FramePool;
+  /** Plays the clip this many times back to back (benchmarks: a steady state, ffmpeg's start amortised). Default 1. */
+  passes?: number;
 }
 
 /** Native frame rate of a clip, from ffprobe. */
@@ -42,7 +57,11 @@ export async function clipFrameRate(path: string, ffprobePath = 'ffprobe'): Prom
 export async function* readClip(path: string, target: FrameTarget, opts: ClipOptions): AsyncGenerator<Frame, void, undefined> {
   const fps = opts.fps ?? (await clipFrameRate(path));
   // One decoding thread: the model's threads need the other cores more than the decoder does.
-  const args = ['-nostdin', '-hide_banner', '-nostats', '-loglevel', 'level+info', '-threads', '1', '-i', path, '-map', '0:v:0', '-an', '-sn', '-dn'];
+  const passes = opts.passes ?? 1;
+  if (!Number.isInteger(passes) || passes < 1) throw new AgentError('CLIP_BAD_OPTION', `clip passes must be a whole number ≥ 1 (got ${passes})`);
+  // -stream_loop keeps the timestamps rising from one pass to the next.
+  const loop = passes > 1 ? ['-stream_loop', String(passes - 1)] : [];
+  const args = ['-nostdin', '-hide_banner', '-nostats', '-loglevel', 'level+info', '-threads', '1', ...loop, '-i', path, '-map', '0:v:0', '-an', '-sn', '-dn'];
   args.push('-vf', filterChain(target, opts.fps, { exact: true }), '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1');
   const child = spawn(opts.ffmpegPath ?? 'ffmpeg', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
@@ -79,31 +98,53 @@ export async function* readClip(path: string, target: FrameTarget, opts: ClipOpt
 
   const letterbox = target.resize === 'letterbox' ? letterboxGeometry(opts.source.width, opts.source.height, target.width, target.height) : undefined;
   const start = opts.start_ms ?? Date.now();
+  const bytes = target.width * target.height * 3;
+  // Frames decoded ahead of the consumer: ffmpeg decodes the next ones while the consumer works on this one
+  // (read on demand, ffmpeg could only run a pipe's 64 KiB ahead and each frame cost the consumer a wait).
   const ready: Uint8Array[] = [];
-  const asm = new FrameAssembler(target.width * target.height * 3, () => new Uint8Array(target.width * target.height * 3), (d) => ready.push(d));
+  const out = child.stdout;
+  let outDone = false;
+  let outError: Error | undefined;
+  let wakeOut: (() => void) | undefined;
+  const pool = opts.pool?.frameBytes === bytes ? opts.pool : undefined;
+  const asm = new FrameAssembler(bytes, () => (pool ? pool.take() : new Uint8Array(bytes)), (d) => ready.push(d));
+  out.on('data', (chunk: Buffer) => {
+    asm.push(chunk);
+    if (ready.length >= CLIP_READ_AHEAD_FRAMES) out.pause();
+    wakeOut?.();
+  });
+  const finish = (err?: Error) => {
+    outError ??= err;
+    outDone = true;
+    wakeOut?.();
+  };
+  out.on('end', () => finish());
+  out.on('close', () => finish());
+  out.on('error', finish);
   let seq = 0;
   try {
-    for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
-      asm.push(chunk);
-      while (ready.length > 0) {
-        const data = ready.shift()!;
-        const shown = await ptsOf(seq);
-        const t_ms = shown !== undefined ? shown * 1000 : (seq * 1000) / fps;
-        seq += 1;
-        yield {
-          camera: 'clip',
-          data,
-          width: target.width,
-          height: target.height,
-          source_width: opts.source.width,
-          source_height: opts.source.height,
-          ...(letterbox ? { letterbox: { scale: letterbox.scale, pad_x: letterbox.pad_x, pad_y: letterbox.pad_y } } : {}),
-          captured_at_ms: start + t_ms,
-          mono_ms: t_ms,
-          seq,
-        };
-      }
+    for (;;) {
+      while (ready.length === 0 && !outDone) await new Promise<void>((resolve) => (wakeOut = resolve));
+      const data = ready.shift();
+      if (!data) break;
+      if (ready.length < CLIP_READ_AHEAD_FRAMES) out.resume();
+      const shown = await ptsOf(seq);
+      const t_ms = shown !== undefined ? shown * 1000 : (seq * 1000) / fps;
+      seq += 1;
+      yield {
+        camera: 'clip',
+        data,
+        width: target.width,
+        height: target.height,
+        source_width: opts.source.width,
+        source_height: opts.source.height,
+        ...(letterbox ? { letterbox: { scale: letterbox.scale, pad_x: letterbox.pad_x, pad_y: letterbox.pad_y } } : {}),
+        captured_at_ms: start + t_ms,
+        mono_ms: t_ms,
+        seq,
+      };
     }
+    if (outError) throw new AgentError('CLIP_DECODE_FAILED', `reading ffmpeg's output for ${path} failed: ${outError.message}`);
     const code = await Promise.race([exited, spawnError]);
     if (code !== 0) throw new AgentError('CLIP_DECODE_FAILED', `ffmpeg failed on ${path} (exit ${code}): ${stderr.trim().split('\n').pop() ?? ''}`);
     if (seq === 0) throw new AgentError('CLIP_EMPTY', `no video frames in ${path}`);

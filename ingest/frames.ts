@@ -1,8 +1,9 @@
 // Raw rgb24 bytes from ffmpeg's stdout cut into whole frames.
 
 /**
- * Reuses at most `max` frame buffers that were never handed out (replaced or motion-skipped frames), so a
- * busy consumer does not turn every dropped frame into garbage. Buffers handed out are the consumer's.
+ * Reuses at most `max` free frame buffers: frames never handed out (replaced or motion-skipped) and frames the
+ * consumer gave back once analysed (FrameProducer.release), so neither a busy consumer nor a steady one turns
+ * every frame into garbage. A buffer handed out is the consumer's until it gives it back.
  */
 export class FramePool {
   private readonly free: Uint8Array[] = [];

@@ -196,6 +196,11 @@ export class CameraSource extends EventEmitter<Events> implements Module {
     return this.consumer.next(signal);
   }
 
+  /** A frame handed out earlier, done with (FrameProducer.release): its buffer takes a later frame. */
+  release(frame: Frame): void {
+    this.pool.give(frame.data);
+  }
+
   /** `next()` as an async iterator; ends when the source stops or `signal` aborts. */
   async *frames(signal?: AbortSignal): AsyncGenerator<Frame, void, undefined> {
     for (;;) {

@@ -114,6 +114,23 @@ describe.concurrent('camera source on a local file', () => {
     await src.stop();
   });
 
+  it('a frame given back (release) carries a later frame; one kept is never written again', async () => {
+    const src = source(camera(DEMO_CLIP, { detection_fps: 10 }));
+    await src.start();
+    const kept = (await src.next())!;
+    const keptCopy = Buffer.from(kept.data);
+    const buffers = new Set<ArrayBufferLike>([kept.data.buffer]);
+    for (let i = 0; i < 20; i++) {
+      const f = (await src.next())!;
+      buffers.add(f.data.buffer);
+      src.release(f);
+    }
+    // Released frames come back as later ones: a few buffers carried 20 frames. The kept one was never reused.
+    expect(buffers.size).toBeLessThanOrEqual(4);
+    expect(Buffer.compare(Buffer.from(kept.data), keptCopy)).toBe(0);
+    await src.stop();
+  });
+
   it('motion gating skips a still scene, with forced detections at the interval', async () => {
     const src = source(camera(stillClip, { frame: { width: 320, height: 240 }, motion: { enabled: true, force_interval_s: 1 } }));
     await src.start();
