@@ -1,5 +1,5 @@
 // sharp (libvips) on first use: loading it costs ~12 MB of resident memory (measured), which a box that
-// encodes no image (no violations, no snapshots, no frame requests) never needs.
+// encodes no image here (no snapshots, no frame requests) never needs. Evidence JPEGs are ffmpeg's (ingest/jpeg.ts).
 import type Sharp from 'sharp';
 
 let loading: Promise<typeof Sharp> | undefined;

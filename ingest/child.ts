@@ -1,6 +1,7 @@
 // Spawning ffmpeg so that it cannot outlive the agent, and stopping it so that it is always reaped.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import { setPriority } from 'node:os';
 
 /**
  * How the child is tied to our life:
@@ -48,6 +49,19 @@ export function spawnTied(command: string, args: readonly string[], opts: { fd3?
     return { child: spawn(setpriv, ['--pdeathsig', 'KILL', '--', command, ...args], { stdio }), mode: 'setpriv' };
   }
   return { child: spawn(command, args, { stdio }), mode: 'none' };
+}
+
+/** Niceness of the short-lived evidence ffmpeg runs (cutting, decoding, JPEGs): the live cameras and the detector come first. */
+export const EVIDENCE_NICE = 10;
+
+/** Lowers the child's priority to `nice`; where that is not permitted it runs at normal priority. */
+export function renice(child: ChildProcess, nice: number): void {
+  if (child.pid === undefined) return;
+  try {
+    setPriority(child.pid, nice);
+  } catch {
+    // not permitted here
+  }
 }
 
 export function hasExited(child: ChildProcess): boolean {

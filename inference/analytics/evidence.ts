@@ -6,9 +6,9 @@ import { mkdir, readdir, rename, stat, unlink, writeFile } from 'node:fs/promise
 import { join, resolve } from 'node:path';
 import type { EventOf, Evidence, EvidenceImages } from '../../contract/event.js';
 import { errorMessage } from '../../core/errors.js';
-import { loadSharp } from '../../core/sharp.js';
 import type { Logger } from '../../core/log.js';
 import type { RgbFrame } from '../../ingest/frame.js';
+import { encodeJpeg } from '../../ingest/jpeg.js';
 import type { Box } from '../tracking/types.js';
 
 /** The violations that carry evidence. */
@@ -49,6 +49,8 @@ export interface EvidenceOptions {
   crop_quality?: number;
   /** Jobs in flight before new ones are refused (each holds a copy of a frame). Default 4. */
   max_pending?: number;
+  /** The ffmpeg that encodes the JPEGs. Default `ffmpeg` on the PATH. */
+  ffmpeg?: string;
   log?: Logger;
 }
 
@@ -83,8 +85,8 @@ const stores = new Map<string, EvidenceStore>();
 
 /**
  * Evidence JPEGs (frame + object crop) in one directory, within a space bound: after each write the oldest
- * files are deleted until the total is under `max_bytes`. Encoding runs on sharp's (libuv) worker threads;
- * the caller's thread only copies the frame. Cameras sharing a directory must share the store
+ * files are deleted until the total is under `max_bytes`. Each JPEG is encoded by a short-lived ffmpeg
+ * (ingest/jpeg.ts); the caller's thread only copies the frame. Cameras sharing a directory must share the store
  * (`EvidenceStore.forDir`), so the bound counts every camera's files once.
  */
 export class EvidenceStore {
@@ -145,18 +147,10 @@ export class EvidenceStore {
     this.ready ??= this.scan();
     await this.ready;
     const { frame } = req;
-    if (frame.data.length < frame.width * frame.height * 3) throw new Error(`frame buffer too small for ${frame.width}x${frame.height} RGB`);
-    const raw = { raw: { width: frame.width, height: frame.height, channels: 3 } } as const;
-    const region = cropRegion(req.box, req.camera, frame);
-    const sharp = await loadSharp();
+    const ffmpeg = this.opts.ffmpeg ? { ffmpeg: this.opts.ffmpeg } : {};
     const [full, crop] = await Promise.all([
-      sharp(frame.data, raw)
-        .jpeg({ quality: this.opts.frame_quality ?? 80, mozjpeg: false })
-        .toBuffer(),
-      sharp(frame.data, raw)
-        .extract(region)
-        .jpeg({ quality: this.opts.crop_quality ?? 90, mozjpeg: false })
-        .toBuffer(),
+      encodeJpeg(frame, { quality: this.opts.frame_quality ?? 80, ...ffmpeg }),
+      encodeJpeg(frame, { quality: this.opts.crop_quality ?? 90, region: cropRegion(req.box, req.camera, frame), ...ffmpeg }),
     ]);
     const frame_file = `${req.name}-frame.jpg`;
     const crop_file = `${req.name}-crop.jpg`;
@@ -181,8 +175,11 @@ export class EvidenceStore {
       this.index.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
       this.sorted = true;
     }
-    while (this.total > this.max_bytes && this.index.length > 0) {
+    // A violation's two images go together (its crop sorts just before its frame): one alone is no evidence.
+    let stem: string | undefined;
+    while (this.index.length > 0 && (this.total > this.max_bytes || stemOf(this.index[0]!.name) === stem)) {
       const e = this.index.shift()!;
+      stem = stemOf(e.name);
       this.total -= e.size;
       this.counters.deleted++;
       try {
@@ -225,6 +222,9 @@ export class ImageEvidence implements ViolationEvidence {
     return this.store.capture({ frame: c.frame, box: c.box, camera: this.camera.frame, name: `${c.event.id}_${this.camera.id}_${c.event.type}` });
   }
 }
+
+/** The event's part of an image's name: `<uuid>_<camera>_<type>`. */
+const stemOf = (name: string) => name.replace(/-(frame|crop)\.jpg$/, '');
 
 function sha256(b: Buffer): string {
   return createHash('sha256').update(b).digest('hex');

@@ -3,8 +3,8 @@
 // resolution. Times are ffmpeg's `t` of the input: seconds from its start.
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
-import { setPriority } from 'node:os';
 import { AgentError } from '../../core/errors.js';
+import { EVIDENCE_NICE, renice } from '../../ingest/child.js';
 import type { RgbFrame } from '../../ingest/frame.js';
 
 export class EvidenceMediaError extends AgentError {}
@@ -33,8 +33,6 @@ export interface FrameIndex {
   frame_s: number;
 }
 
-/** Evidence ffmpeg runs niced: the live cameras and the detector come first. */
-const NICE = 10;
 const fmt = (s: number) => Math.max(0, s).toFixed(6);
 
 function inputArgs(m: MediaInput, ss: number): string[] {
@@ -45,13 +43,7 @@ function inputArgs(m: MediaInput, ss: number): string[] {
 function run(cmd: string, args: string[], what: string): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    if (child.pid !== undefined) {
-      try {
-        setPriority(child.pid, NICE);
-      } catch {
-        // not permitted here: it runs at normal priority
-      }
-    }
+    renice(child, EVIDENCE_NICE);
     const out: Buffer[] = [];
     let err = '';
     child.stdout.on('data', (d: Buffer) => out.push(d));

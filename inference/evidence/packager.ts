@@ -10,10 +10,10 @@ import { canonicalJson } from '../../contract/evidence.js';
 import type { AnalyticsConfig, CameraConfig } from '../../config/schema/index.js';
 import { AgentError, errorMessage } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
-import { loadSharp } from '../../core/sharp.js';
 import type { DeviceRef } from '../analytics/outlet.js';
 import type { ViolationCapture, ViolationEvidence } from '../analytics/evidence.js';
 import { letterboxGeometry, type ResizeMode } from '../../ingest/ffmpeg-args.js';
+import { encodeJpeg } from '../../ingest/jpeg.js';
 import { MONO_CLOCK_ID } from '../../ingest/recording.js';
 import type { RgbFrame } from '../../ingest/frame.js';
 import type { Box } from '../tracking/types.js';
@@ -123,7 +123,7 @@ export class EvidencePackager implements ViolationEvidence {
 
   /**
    * Shutdown: builds waiting for live video after their violation stop waiting; those starting more than
-   * HURRY_VIDEO_MS later are made from the analysed frame (milliseconds each, where video takes about a second),
+   * HURRY_VIDEO_MS later are made from the analysed frame (two JPEGs, ~0.1 s each, where video takes about a second),
    * so every violation leaves before the stop deadline. A recorded clip is all there: no change. For good: a
    * packager is not used after its analytics stopped.
    */
@@ -284,20 +284,25 @@ export class EvidencePackager implements ViolationEvidence {
   /** The JPEGs: stills, vehicle crop, plate crop (with the plate read on `plateFrames`). */
   private async pictures(c: ViolationCapture, stills: Picture[], box: Box, atFrame: RgbFrame, plateFrames: RgbFrame[]): Promise<Pick<Built, 'files' | 'vehicle' | 'plate'>> {
     const files: Built['files'] = [];
-    for (const p of stills) files.push({ name: F[p.role], data: await jpeg(p.frame) });
+    for (const p of stills) files.push({ name: F[p.role], data: await this.jpeg(p.frame) });
     const region = regionAround(box, atFrame);
-    files.push({ name: F.vehicle, data: await jpeg(atFrame, region) });
+    files.push({ name: F.vehicle, data: await this.jpeg(atFrame, region) });
     const vehicle = { file: F.vehicle, box_camera_px: c.box.map(round2), box_native_px: box.map(round2) };
     let plate: Manifest['plate'] = null;
     if (this.o.plates && plateFrames.length > 0) {
       const read = await readPlate(this.o.plates, c.event.object.class, plateFrames, box, this.o.log);
       if (read) {
         const v = read.verdict;
-        files.push({ name: F.plate, data: await jpeg(read.frame, regionAround(read.box, read.frame, 0.1)) });
+        files.push({ name: F.plate, data: await this.jpeg(read.frame, regionAround(read.box, read.frame, 0.1)) });
         plate = { text: v.text, confidence: round6(v.confidence), valid_format: v.valid_format, votes: v.votes, reads: v.reads, file: F.plate, box_native_px: read.box.map(round2) };
       }
     }
     return { files, vehicle, plate };
+  }
+
+  /** One picture of the package (an ffmpeg per image, niced: see ingest/jpeg.ts). */
+  private jpeg(frame: RgbFrame, region?: Region): Promise<Buffer> {
+    return encodeJpeg(frame, { quality: JPEG_QUALITY, ...(region ? { region } : {}), ...(this.o.ffmpeg ? { ffmpeg: this.o.ffmpeg } : {}) });
   }
 
   /** The configuration of the rule that fired: the line or zone; for red light the signal and its stop line. */
@@ -313,13 +318,6 @@ export class EvidencePackager implements ViolationEvidence {
       stop_line: camera.lines.find((l) => l.id === lineId) ?? null,
     };
   }
-}
-
-async function jpeg(frame: RgbFrame, region?: Region): Promise<Buffer> {
-  const sharp = await loadSharp();
-  let img = sharp(frame.data, { raw: { width: frame.width, height: frame.height, channels: 3 } });
-  if (region) img = img.extract(region);
-  return img.jpeg({ quality: JPEG_QUALITY, mozjpeg: false }).toBuffer();
 }
 
 const sha256Hex = (data: string | Uint8Array) => createHash('sha256').update(data).digest('hex');

@@ -10,6 +10,7 @@ import { CameraAnalytics } from '../../../inference/analytics/engine.js';
 import { cropRegion, EvidenceStore } from '../../../inference/analytics/evidence.js';
 import { linearPath, prng, simulate } from '../../../testkit/synthetic-scenes.js';
 import type { RgbFrame } from '../../../ingest/frame.js';
+import { encodeJpeg } from '../../../ingest/jpeg.js';
 
 const dirs: string[] = [];
 const tempDir = () => {
@@ -48,8 +49,8 @@ describe('evidence store', () => {
     const cropBytes = readFileSync(join(dir, ev.crop_file));
     expect(sha(frameBytes)).toBe(ev.frame_sha256);
     expect(sha(cropBytes)).toBe(ev.crop_sha256);
-    const expected = await sharp(original, { raw: { width: 320, height: 180, channels: 3 } }).jpeg({ quality: 80, mozjpeg: false }).toBuffer();
-    expect(sha(expected)).toBe(ev.frame_sha256);
+    // The frame as it was at the capture (not the reused buffer), at the default quality 80.
+    expect(sha(await encodeJpeg({ data: original, width: 320, height: 180 }, { quality: 80 }))).toBe(ev.frame_sha256);
     const meta = await sharp(cropBytes).metadata();
     // Box scaled by 0.5 → [50, 25, 150, 100], plus 15 % per side → [35, 13, 165, 112].
     expect([meta.width, meta.height]).toEqual([130, 99]);
@@ -90,6 +91,13 @@ describe('evidence store', () => {
     expect(kept).toEqual(names.slice(names.length - kept.length));
     for (const n of kept) expect(left).toContain(`${n}-crop.jpg`);
     expect(store.stats().deleted).toBeGreaterThan(0);
+  });
+
+  it('encodes with the ffmpeg it is given: one that cannot run fails the job', async () => {
+    const store = new EvidenceStore(tempDir(), 1024 * 1024, { ffmpeg: join(tempDir(), 'no-such-ffmpeg') });
+    const job = store.capture({ frame: noiseFrame(64, 48, 4), box: [0, 0, 10, 10], camera: { width: 64, height: 48 }, name: `${uuidv7()}_c_wrong_way` })!;
+    await expect(job).rejects.toMatchObject({ code: 'FFMPEG_MISSING' });
+    expect(store.stats()).toMatchObject({ written: 0, failed: 1, pending: 0, files: 0 });
   });
 
   it('refuses new jobs beyond max_pending rather than queueing frames', async () => {

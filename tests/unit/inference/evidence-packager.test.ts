@@ -1,6 +1,6 @@
-// The package builder without video (no ffmpeg): a package from the analysed frame (letterbox mapping of the
-// vehicle box, the caller's buffer copied), its manifest, files and signature; refusal without any picture; and
-// shutdown (hurry): a live source stops waiting and late builds take the fast path.
+// The package builder without video (ffmpeg only encodes the JPEGs): a package from the analysed frame (letterbox
+// mapping of the vehicle box, the caller's buffer copied), its manifest, files and signature; refusal without any
+// picture; and shutdown (hurry): a live source stops waiting and late builds take the fast path.
 import { createHash, createPublicKey, verify } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -44,7 +44,7 @@ function wrongWay(mono_ms = 1000): EventOf<'wrong_way'> {
   });
 }
 
-function packager(source?: MediaSource): { p: EvidencePackager; dir: string } {
+function packager(source?: MediaSource, ffmpeg?: string): { p: EvidencePackager; dir: string } {
   const dir = tempDir();
   const p = new EvidencePackager({
     camera,
@@ -55,6 +55,7 @@ function packager(source?: MediaSource): { p: EvidencePackager; dir: string } {
     signer: new EvidenceSigner({ data_dir: dir }),
     context: { config_hash: () => 'cafe', agent_version: 'test', models: () => [{ role: 'detector', name: 'm.onnx', sha256: 'a'.repeat(64) }] },
     resize: 'letterbox',
+    ...(ffmpeg ? { ffmpeg } : {}),
   });
   return { p, dir };
 }
@@ -112,6 +113,14 @@ describe('evidence packages without video', () => {
     const { p } = packager();
     await expect(p.capture({ event: wrongWay(), box: [0, 0, 10, 10] })!).rejects.toMatchObject({ code: 'EVIDENCE_NO_MEDIA' });
     expect(p.stats()).toMatchObject({ built: 0, failed: 1 });
+  });
+
+  it('encodes the JPEGs with its ffmpeg: one that cannot run fails the build', async () => {
+    const { p, dir } = packager(undefined, path.join(tempDir(), 'no-such-ffmpeg'));
+    const ev = wrongWay();
+    await expect(p.capture({ event: ev, box: [400, 300, 600, 500], frame: analysedFrame().frame })!).rejects.toMatchObject({ code: 'FFMPEG_MISSING' });
+    expect(p.stats()).toMatchObject({ built: 0, failed: 1 });
+    expect(fs.existsSync(path.join(dir, ev.id))).toBe(false);
   });
 
   it('shutdown: a live source stops waiting at once', async () => {
