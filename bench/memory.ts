@@ -38,7 +38,7 @@ interface Rss {
 const SESSION_VARIANTS: Record<string, SessionMemoryOptions> = {
   default: {},
   arena_off: { cpu_mem_arena: false },
-  mem_pattern_off: { mem_pattern: false },
+  mem_pattern_on: { mem_pattern: true },
   prepacking_off: { prepacking: false },
   all_off: { cpu_mem_arena: false, mem_pattern: false, prepacking: false },
 };

@@ -17,6 +17,7 @@ import { runMessage } from '../../../inference/detector/protocol.js';
 import { FrameScheduler, type Pending } from '../../../inference/detector/scheduler.js';
 import { hwcToChw } from '../../../inference/detector/preprocess.js';
 import { fillInput, inputByteLength, inputDims, inputLayout } from '../../../inference/detector/input.js';
+import { sessionOptions } from '../../../inference/detector/session.js';
 import { encodeScene, type SceneBox } from '../../../testkit/onnx-models.js';
 
 const gate = (n: number, t = 0.3): ScoreGate => ({ byClass: new Float32Array(n).fill(t), other: Infinity });
@@ -400,5 +401,19 @@ describe('model input layout', () => {
     // A float-sized buffer for a uint8 model (and the reverse): the layouts' buffers never mix.
     expect(code(() => fillInput('uint8_nhwc', new Uint8Array(w * h * 3), new ArrayBuffer(inputByteLength('float32_nchw', w, h)), w, h))).toBe('DETECTOR_BAD_FRAME');
     expect(code(() => fillInput('float32_nchw', new Uint8Array(w * h * 3), buf, w, h))).toBe('DETECTOR_BAD_FRAME');
+  });
+});
+
+describe('session options', () => {
+  it('memory patterns are off unless asked for; the arena and pre-packing stay on unless turned off', () => {
+    const base = sessionOptions({ threads: 2, spinning: false });
+    expect(base.enableMemPattern).toBe(false);
+    expect(base.enableCpuMemArena).toBeUndefined();
+    expect(JSON.stringify(base.extra)).not.toContain('disable_prepacking');
+    expect(sessionOptions({ threads: 2, spinning: false, mem_pattern: true }).enableMemPattern).toBe(true);
+    const off = sessionOptions({ threads: 1, spinning: true, cpu_mem_arena: false, prepacking: false });
+    expect(off).toMatchObject({ enableCpuMemArena: false, intraOpNumThreads: 1 });
+    expect(JSON.stringify(off.extra)).toContain('"disable_prepacking":"1"');
+    expect(JSON.stringify(off.extra)).toContain('"allow_spinning":"1"');
   });
 });
