@@ -101,9 +101,11 @@ export class CameraSet implements Module {
     await this.serial(async () => {
       if (!this.running) return;
       this.running = false;
-      const units = [...this.units.values()].reverse();
-      for (const u of units) await u.pipeline.stop().catch((err: unknown) => this.deps.log.error({ err, camera: u.cam.id }, 'pipeline failed to stop'));
-      for (const u of units) await u.source.stop();
+      const units = [...this.units.values()];
+      // All at once: each pipeline's stop ends with its evidence builds hurrying (analytics.flush), and one
+      // camera's builds must not wait for another's before they start (4 cameras on 2 cores: 10 s one by one).
+      await Promise.all(units.map((u) => u.pipeline.stop().catch((err: unknown) => this.deps.log.error({ err, camera: u.cam.id }, 'pipeline failed to stop'))));
+      await Promise.all(units.map((u) => u.source.stop()));
     });
   }
 
