@@ -120,7 +120,7 @@ export class LiveFigures implements AgentFigures {
 
   latestDetections(cameraId: string): DetectionFigure[] {
     const p = this.need().pipelines.find((x) => x.name === `pipeline:${cameraId}`);
-    return (p?.latest()?.detections ?? []).map((d) => ({ box: d.box, class_name: d.class_name, score: d.score }));
+    return (p?.latestDetections() ?? []).map((d) => ({ box: d.box, class_name: d.class_name, score: d.score }));
   }
 
   cameraOverlay(cameraId: string): CameraOverlay | undefined {

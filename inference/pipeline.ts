@@ -124,6 +124,11 @@ export class CameraPipeline implements Module {
     return { detections: v.detections, frame: { data: v.frame.data.slice(), width: v.frame.width, height: v.frame.height }, captured_at_ms: v.frame.captured_at_ms };
   }
 
+  /** The last analysed frame's detections, without copying its pixels (the status page polls them). */
+  latestDetections(): readonly Detection[] | undefined {
+    return this.latestView?.detections;
+  }
+
   /** The frame's bytes back to the source; nothing here reads them again (analytics copy what they keep). */
   private release(frame: Frame): void {
     this.opts.source.release?.(frame);

@@ -19,7 +19,9 @@ export class FramePool {
   }
 
   give(buf: Uint8Array): void {
-    if (this.free.length < this.max && buf.byteLength === this.frameBytes && buf.byteOffset === 0 && buf.buffer.byteLength === this.frameBytes) this.free.push(buf);
+    if (this.free.length >= this.max || buf.byteLength !== this.frameBytes || buf.byteOffset !== 0 || buf.buffer.byteLength !== this.frameBytes) return;
+    // A buffer given twice would later carry two frames at once.
+    if (!this.free.some((f) => f.buffer === buf.buffer)) this.free.push(buf);
   }
 }
 

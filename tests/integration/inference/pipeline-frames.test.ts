@@ -48,6 +48,7 @@ describe.skipIf(!existsSync(DEMO_CLIP) || !existsSync(DEFAULT_MODEL()))('CameraP
       await pipeline.run();
       await analytics.flush();
       const view = pipeline.latest()!;
+      expect(pipeline.latestDetections()).toEqual(view.detections);
       latestBytes = view.frame.data;
       // The view is a copy: scribbling on it leaves the pipeline's frame as it was.
       const before = Buffer.from(pipeline.latest()!.frame.data);

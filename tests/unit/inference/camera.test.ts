@@ -163,6 +163,17 @@ describe('latest frame', () => {
     expect(counters.figures()).toMatchObject({ processed_total: 2, skipped_total: 2 });
   });
 
+  it('the pool keeps a buffer once however often it is given back, and only buffers of its frame size', () => {
+    const pool = new FramePool(12, 4);
+    const a = pool.take();
+    pool.give(a);
+    pool.give(a);
+    pool.give(new Uint8Array(8)); // another size
+    pool.give(new Uint8Array(24).subarray(0, 12)); // a view into a larger buffer: not transferable whole
+    expect(pool.take()).toBe(a);
+    expect(pool.take()).not.toBe(a);
+  });
+
   it('closed: a waiting next() and every later one answer null; stale frames can be dropped', async () => {
     const pool = new FramePool(12, 2);
     const slot = new LatestFrame('camera:c', pool, new CameraCounters());
