@@ -28,8 +28,7 @@ import { loadConfig } from '../config/loader.js';
 import type { Config } from '../config/schema/index.js';
 import { ANALYZE_FRAMES_IN_FLIGHT } from '../inference/analyze.js';
 import { CameraAnalytics } from '../inference/analytics/index.js';
-import { CLIP_POOL_FRAMES, readClip } from '../ingest/clip.js';
-import { FramePool } from '../ingest/frames.js';
+import { clipSource } from '../ingest/clip.js';
 import { Detector } from '../inference/detector/index.js';
 import { CameraPipeline, type FrameProducer } from '../inference/pipeline.js';
 import { benchDetector } from './detector.js';
@@ -80,16 +79,15 @@ async function pipelineOverClip(config: Config, ffmpegPath: string | undefined, 
   let events = 0;
   const analytics = new CameraAnalytics(camera, config.analytics, config.device, () => (events += 1), log, { evidence: false });
   let firstAt = 0;
-  const { width, height } = detector.inputSize;
-  const pool = new FramePool(width * height * 3, CLIP_POOL_FRAMES);
+  const reader = clipSource(camera.url, { ...detector.inputSize, resize: detector.resize }, { source: camera.frame, ffmpegPath, passes });
   const source: FrameProducer = {
     async *frames() {
-      for await (const f of readClip(camera.url, { ...detector.inputSize, resize: detector.resize }, { source: camera.frame, ffmpegPath, passes, pool })) {
+      for await (const f of reader.frames()) {
         firstAt ||= performance.now();
         yield f;
       }
     },
-    release: (f) => pool.give(f.data),
+    release: (f) => reader.release(f),
   };
   const pipeline = new CameraPipeline({ camera, source, detector, analytics, clockSynced: () => true, log, frames_in_flight: ANALYZE_FRAMES_IN_FLIGHT, on_detect_error: 'fail' });
   await detector.start();

@@ -4,8 +4,7 @@ import type { EventDraft } from '../contract/event.js';
 import { AgentError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { clipStart, deterministicEventIds, ObservedAnalytics, probeClip, reporting, type AnalysedFrame, type ClipInfo, type ReadProgress, type StartFrom } from './analyze-clip.js';
-import { CLIP_POOL_FRAMES, readClip } from '../ingest/clip.js';
-import { FramePool } from '../ingest/frames.js';
+import { clipSource } from '../ingest/clip.js';
 import { Detector } from './detector/index.js';
 import { EvidencePackages, type PackagerStats } from './evidence/index.js';
 import { CameraPipeline, type FrameProducer } from './pipeline.js';
@@ -84,12 +83,10 @@ export async function analyzeClip(config: Config, cameraId: string, clip: string
     opts.onFrame?.(f);
   };
   const fps = opts.fps === null ? undefined : (opts.fps ?? camera.detection_fps);
-  const { width, height } = detector.inputSize;
-  const pool = new FramePool(width * height * 3, CLIP_POOL_FRAMES);
-  const clipFrames = () => readClip(clip, { ...detector.inputSize, resize: detector.resize }, { fps, source: camera.frame, start_ms, pool });
+  const reader = clipSource(clip, { ...detector.inputSize, resize: detector.resize }, { fps, source: camera.frame, start_ms });
   const source: FrameProducer = {
-    frames: () => (opts.onProgress ? reporting(clipFrames(), opts.onProgress) : clipFrames()),
-    release: (f) => pool.give(f.data),
+    frames: () => (opts.onProgress ? reporting(reader.frames(), opts.onProgress) : reader.frames()),
+    release: (f) => reader.release(f),
   };
   const pipeline = new CameraPipeline({ camera, source, detector, analytics, clockSynced: () => true, log, frames_in_flight: ANALYZE_FRAMES_IN_FLIGHT, on_detect_error: 'fail' });
   await detector.start();

@@ -34,6 +34,18 @@ export interface ClipOptions {
   passes?: number;
 }
 
+/** A clip as a frame source: `frames()` reads it (readClip), `release()` takes a used frame's buffer back for a later one. */
+export interface ClipSource {
+  frames(): AsyncGenerator<Frame, void, undefined>;
+  release(frame: Frame): void;
+}
+
+/** readClip with a frame pool sized for `target`, so a steady run reuses a handful of buffers (FrameProducer). */
+export function clipSource(path: string, target: FrameTarget, opts: Omit<ClipOptions, 'pool'>): ClipSource {
+  const pool = new FramePool(target.width * target.height * 3, CLIP_POOL_FRAMES);
+  return { frames: () => readClip(path, target, { ...opts, pool }), release: (f) => pool.give(f.data) };
+}
+
 /** Native frame rate of a clip, from ffprobe. */
 export async function clipFrameRate(path: string, ffprobePath = 'ffprobe'): Promise<number> {
   const out = await new Promise<string>((resolve, reject) => {
@@ -52,15 +64,19 @@ export async function clipFrameRate(path: string, ffprobePath = 'ffprobe'): Prom
 /**
  * Yields every frame of the clip scaled to `target` (with `fps`, the first frame of each 1/fps slot), timed by
  * the clip: `mono_ms` is the frame's stream time in ms (from the clip's start), `captured_at_ms` that plus
- * `start_ms`. Never drops one: ffmpeg is paused by the pipe while the consumer works.
+ * `start_ms`. Never drops one: ffmpeg is paused by the pipe once CLIP_READ_AHEAD_FRAMES frames wait for the consumer.
  */
 export async function* readClip(path: string, target: FrameTarget, opts: ClipOptions): AsyncGenerator<Frame, void, undefined> {
   const fps = opts.fps ?? (await clipFrameRate(path));
-  // One decoding thread: the model's threads need the other cores more than the decoder does.
   const passes = opts.passes ?? 1;
   if (!Number.isInteger(passes) || passes < 1) throw new AgentError('CLIP_BAD_OPTION', `clip passes must be a whole number ≥ 1 (got ${passes})`);
+  const bytes = target.width * target.height * 3;
+  if (opts.pool && opts.pool.frameBytes !== bytes) {
+    throw new AgentError('CLIP_BAD_OPTION', `frame pool of ${opts.pool.frameBytes}-byte buffers for ${target.width}x${target.height} RGB frames (${bytes} bytes)`);
+  }
   // -stream_loop keeps the timestamps rising from one pass to the next.
   const loop = passes > 1 ? ['-stream_loop', String(passes - 1)] : [];
+  // One decoding thread: the model's threads need the other cores more than the decoder does.
   const args = ['-nostdin', '-hide_banner', '-nostats', '-loglevel', 'level+info', '-threads', '1', ...loop, '-i', path, '-map', '0:v:0', '-an', '-sn', '-dn'];
   args.push('-vf', filterChain(target, opts.fps, { exact: true }), '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1');
   const child = spawn(opts.ffmpegPath ?? 'ffmpeg', args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -98,7 +114,6 @@ export async function* readClip(path: string, target: FrameTarget, opts: ClipOpt
 
   const letterbox = target.resize === 'letterbox' ? letterboxGeometry(opts.source.width, opts.source.height, target.width, target.height) : undefined;
   const start = opts.start_ms ?? Date.now();
-  const bytes = target.width * target.height * 3;
   // Frames decoded ahead of the consumer: ffmpeg decodes the next ones while the consumer works on this one
   // (read on demand, ffmpeg could only run a pipe's 64 KiB ahead and each frame cost the consumer a wait).
   const ready: Uint8Array[] = [];
@@ -106,7 +121,7 @@ export async function* readClip(path: string, target: FrameTarget, opts: ClipOpt
   let outDone = false;
   let outError: Error | undefined;
   let wakeOut: (() => void) | undefined;
-  const pool = opts.pool?.frameBytes === bytes ? opts.pool : undefined;
+  const pool = opts.pool;
   const asm = new FrameAssembler(bytes, () => (pool ? pool.take() : new Uint8Array(bytes)), (d) => ready.push(d));
   out.on('data', (chunk: Buffer) => {
     asm.push(chunk);

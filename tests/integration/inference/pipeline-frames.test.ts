@@ -11,8 +11,7 @@ import { DEFAULT_MODEL, packageRoot } from '../../../core/paths.js';
 import { CameraAnalytics } from '../../../inference/analytics/index.js';
 import { Detector } from '../../../inference/detector/index.js';
 import { CameraPipeline, type FrameProducer } from '../../../inference/pipeline.js';
-import { CLIP_POOL_FRAMES, readClip } from '../../../ingest/clip.js';
-import { FramePool } from '../../../ingest/frames.js';
+import { CLIP_POOL_FRAMES, clipSource } from '../../../ingest/clip.js';
 import type { Frame } from '../../../ingest/types.js';
 import { DEMO_CLIP } from '../../../testkit/clips.js';
 
@@ -25,20 +24,19 @@ describe.skipIf(!existsSync(DEMO_CLIP) || !existsSync(DEFAULT_MODEL()))('CameraP
     const log = silentLogger();
     const detector = new Detector({ ...config.detector, threads: 1 }, log);
     const analytics = new CameraAnalytics(camera, config.analytics, config.device, () => undefined, log, { evidence: false });
-    const { width, height } = detector.inputSize;
-    const pool = new FramePool(width * height * 3, CLIP_POOL_FRAMES);
+    const reader = clipSource(DEMO_CLIP, { ...detector.inputSize, resize: detector.resize }, { fps: FPS, source: camera.frame });
     const handed: Frame[] = [];
     const released: Frame[] = [];
     const source: FrameProducer = {
       async *frames() {
-        for await (const f of readClip(DEMO_CLIP, { ...detector.inputSize, resize: detector.resize }, { fps: FPS, source: camera.frame, pool })) {
+        for await (const f of reader.frames()) {
           handed.push(f);
           yield f;
         }
       },
       release: (f) => {
         released.push(f);
-        pool.give(f.data);
+        reader.release(f);
       },
     };
     const pipeline = new CameraPipeline({ camera, source, detector, analytics, clockSynced: () => true, log, frames_in_flight: 2, on_detect_error: 'fail' });

@@ -4,7 +4,8 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { readClip } from '../../../ingest/clip.js';
+import { CLIP_READ_AHEAD_FRAMES, clipSource, readClip } from '../../../ingest/clip.js';
+import { FramePool } from '../../../ingest/frames.js';
 import type { Frame } from '../../../ingest/types.js';
 import { makeTempDir } from '../../../testkit/tmp.js';
 
@@ -66,5 +67,20 @@ describe('readClip', () => {
   it('refuses a pass count that is not a whole number ≥ 1', async () => {
     await expect(readAll(0.5)).rejects.toMatchObject({ code: 'CLIP_BAD_OPTION' });
     await expect(readAll(-1)).rejects.toMatchObject({ code: 'CLIP_BAD_OPTION' });
+  });
+
+  it('clipSource reuses released buffers; a pool of another frame size is refused', async () => {
+    const reader = clipSource(clip, target, { source: { width: W, height: H }, start_ms: 0 });
+    const buffers = new Set<ArrayBufferLike>();
+    let n = 0;
+    for await (const f of reader.frames()) {
+      buffers.add(f.data.buffer);
+      reader.release(f);
+      n += 1;
+    }
+    expect(n).toBe(FRAMES);
+    expect(buffers.size).toBeLessThanOrEqual(CLIP_READ_AHEAD_FRAMES + 2);
+    const wrong = readClip(clip, target, { source: { width: W, height: H }, pool: new FramePool(W * H * 3 + 1, 2) });
+    await expect(wrong.next()).rejects.toMatchObject({ code: 'CLIP_BAD_OPTION' });
   });
 });
