@@ -9,8 +9,8 @@ import { FramePool } from '../../../ingest/frames.js';
 import type { Frame } from '../../../ingest/types.js';
 import { makeTempDir } from '../../../testkit/tmp.js';
 
-const W = 64;
-const H = 48;
+const W = 192;
+const H = 144; // a frame (82 944 bytes) larger than one 64 KiB pipe read, so read-ahead is counted in frames
 const FPS = 10;
 const FRAMES = 12;
 const target = { width: W, height: H, resize: 'stretch' as const };
