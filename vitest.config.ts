@@ -1,4 +1,8 @@
 import { defineConfig } from 'vitest/config';
+import { ORT_OFFLINE_ENV } from './core/runtime-env.js';
+
+// Test files that load onnxruntime-node directly get its telemetry off too (the agent's own loaders set it: inference/ort.ts).
+Object.assign(process.env, ORT_OFFLINE_ENV);
 
 // Two projects: unit tests are in-process and quick; integration tests start real brokers, RTSP servers,
 // ffmpeg, Chromium and agent processes, so they get generous timeouts and two forks on a 2-core machine.

@@ -4,6 +4,15 @@
  * Benchmarks start the agent with it, so the memory they report is the memory a box sees. What each value saves,
  * measured: docs/performance.md.
  */
+/**
+ * ONNX Runtime 1.29+ ships telemetry on Linux: at its first session it writes a device id and an event cache
+ * (SQLite, megabytes over time) under ~/.cache/Microsoft/DeveloperTools and uploads model hashes, CPU, OS and run
+ * figures over HTTPS. A roadside box sends nothing to third parties and writes only inside its own directories;
+ * this switch stops all of it (nothing created, nothing sent). ONNX Runtime reads it with getenv when it starts,
+ * so it must be in the process environment before the first session (inference/ort.ts sets it in-process too).
+ */
+export const ORT_OFFLINE_ENV: Readonly<Record<string, string>> = { ORT_DISABLE_TELEMETRY: '1' };
+
 export const AGENT_RUNTIME_ENV: Readonly<Record<string, string>> = {
   // Two malloc arenas instead of one per allocating thread (ONNX Runtime's, libuv's, V8's, the workers').
   MALLOC_ARENA_MAX: '2',
@@ -15,4 +24,5 @@ export const AGENT_RUNTIME_ENV: Readonly<Record<string, string>> = {
   // A 1 MB young generation per isolate (main, detector worker, outbox sync worker): grown by the camera pipe's
   // churn it reaches 3 × 16 MB in the main isolate. V8 flags are process-wide, so the workers get it too.
   NODE_OPTIONS: '--max-semi-space-size=1',
+  ...ORT_OFFLINE_ENV,
 };

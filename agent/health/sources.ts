@@ -2,6 +2,7 @@
 // chronyc / timedatectl, vcgencmd); tests inject fakes (this VM has no thermal sensor).
 import { existsSync } from 'node:fs';
 import { readdir, readFile, statfs } from 'node:fs/promises';
+import { uptime as osUptime } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import si from 'systeminformation';
 import type { ClockHealth, NetworkHealth, ThrottleHealth } from '../../contract/health.js';
@@ -153,7 +154,7 @@ export interface SystemSourcesOptions {
   commandTimeoutMs?: number;
 }
 
-/** The default sources: systeminformation for CPU, memory, uptime and network; /sys and commands for the rest. */
+/** The default sources: systeminformation for CPU, memory and network; /sys and commands for the rest. */
 export class SystemHealthSources implements HealthSources {
   private readonly thermalRoot: string;
   private readonly commandTimeoutMs: number;
@@ -187,7 +188,9 @@ export class SystemHealthSources implements HealthSources {
   }
 
   uptime(): Promise<number | null> {
-    return Promise.resolve(Math.round(si.time().uptime));
+    // os.uptime, not si.time(): that one builds an Intl.DateTimeFormat for the time zone, which maps ~4 MB of
+    // ICU's data into the agent for a figure it does not use.
+    return Promise.resolve(Math.round(osUptime()));
   }
 
   async disk(path: string): Promise<DiskFigures | null> {

@@ -1,4 +1,5 @@
 import type { InferenceSession } from 'onnxruntime-node';
+import { loadOrt } from '../ort.js';
 import { DetectorError } from './errors.js';
 
 /**
@@ -43,7 +44,7 @@ export function sessionOptions(o: SessionOptions): InferenceSession.SessionOptio
 
 /** Loads the model; DETECTOR_MODEL_LOAD when the file is missing or ONNX Runtime refuses it. */
 export async function createSession(modelPath: string, o: SessionOptions): Promise<InferenceSession> {
-  const ort = await import('onnxruntime-node');
+  const ort = await loadOrt();
   try {
     return await ort.InferenceSession.create(modelPath, sessionOptions(o));
   } catch (err) {

@@ -1,13 +1,12 @@
 // One detector worker thread: spawned, its model load awaited, its replies passed on, and closed without
 // cutting ONNX Runtime short.
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { Logger } from '../../core/log.js';
+import { startOrtWorker } from '../ort.js';
 import { deserializeError, DetectorError } from './errors.js';
 import { RunClaims } from './handoff.js';
 import type { ModelInfo } from './pipeline.js';
-import type { CloseMessage, FromWorker, RunMessage, RunReply, WorkerData, WorkerInit } from './protocol.js';
+import type { CloseMessage, FromWorker, RunMessage, RunReply, WorkerInit } from './protocol.js';
 
 /**
  * How long a closing worker may take to finish its model load or run and exit before it is terminated.
@@ -63,7 +62,7 @@ export class WorkerHost {
   async start(timeoutMs: number, signal?: AbortSignal): Promise<ModelInfo> {
     const aborted = () => new DetectorError('DETECTOR_NOT_RUNNING', 'detector start aborted');
     if (signal?.aborted) throw aborted();
-    const w = createWorker({ ...this.init, claims: this.claims.buffer });
+    const w = startOrtWorker(new URL('./worker.js', import.meta.url), { workerData: { ...this.init, claims: this.claims.buffer }, name: 'detector' });
     this.worker = w;
     w.once('exit', () => (this.exited = true));
     w.on('message', (msg: FromWorker) => this.onMessage(msg));
@@ -160,19 +159,4 @@ export class WorkerHost {
     this.detached = true;
     this.hooks.death(err);
   }
-}
-
-/**
- * The worker script next to this module: compiled `worker.js` under dist/, else (vitest, tsx) `worker.ts`.
- * Node 20 does not apply a Worker's `execArgv: ['--import', 'tsx']` to the worker's entry module
- * (ERR_UNKNOWN_FILE_EXTENSION ".ts", seen on 20.20), so the .ts fallback registers tsx's loader in a tiny
- * eval'd bootstrap first. tsx is a dev dependency: only sources need it.
- */
-function createWorker(init: WorkerData): Worker {
-  const js = new URL('./worker.js', import.meta.url);
-  const opts = { workerData: init, name: 'detector' };
-  if (existsSync(fileURLToPath(js))) return new Worker(js, opts);
-  const ts = new URL('./worker.ts', import.meta.url).href;
-  const boot = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(ts)}); });`;
-  return new Worker(boot, { ...opts, eval: true });
 }

@@ -8,9 +8,9 @@ import type { Worker } from 'node:worker_threads';
 import type { Logger } from '../../core/log.js';
 import { EventWindow } from '../../core/time.js';
 import type { RgbFrame } from '../../ingest/frame.js';
+import { startOrtWorker } from '../ort.js';
 import { deserializeRecognizerError, RecognizerError } from './errors.js';
 import type { FromRecognizerWorker, RecognizeMessage, RecognizerWorkerDebug, RecognizerWorkerInit } from './protocol.js';
-import { startWorkerScript } from './worker-thread.js';
 
 export interface RecognizerWorkerOptions<Init> {
   /** Thread name and log field. */
@@ -140,7 +140,7 @@ export class RecognizerWorker<Init, Result> {
 
   private spawn(signal?: AbortSignal): Promise<void> {
     const init: RecognizerWorkerInit<Init> = { engine: this.o.init, debug: this.o.debug };
-    const worker = startWorkerScript(this.o.script, { workerData: init, name: this.o.name });
+    const worker = startOrtWorker(this.o.script, { workerData: init, name: this.o.name });
     const t: Thread = { worker, exited: false, ready: false, exit: new Promise((resolve) => worker.once('exit', () => resolve())) };
     void t.exit.then(() => (t.exited = true));
     this.thread = t;

@@ -8,17 +8,17 @@
 //   --expect makes the script exit non-zero when an expected class (alternatives with |) is missing.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 import { decode, nms } from './gfl.mjs';
 import { readJpeg, rgb24ToModelInput, toModelInput } from './image.mjs';
+import { requireOrt } from './ort.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(here, '..', '..');
-const ort = createRequire(join(repoRoot, 'package.json'))('onnxruntime-node');
+const ort = requireOrt();
 const CLASSES = JSON.parse(readFileSync(join(repoRoot, 'models', 'coco-classes.json'), 'utf8'));
 
 const { values: opts, positionals } = parseArgs({

@@ -19,7 +19,6 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname, join, resolve, basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -30,6 +29,7 @@ import * as tfconv from '@tensorflow/tfjs-converter';
 import onnxProto from 'onnx-proto';
 
 import { readJpeg, toModelInput } from './image.mjs';
+import { requireOrt } from './ort.mjs';
 
 const { onnx } = onnxProto;
 const here = dirname(fileURLToPath(import.meta.url));
@@ -561,8 +561,7 @@ log(`wrote ${args.out} (${(bytes.length / 1e6).toFixed(2)} MB, ${nParams} fp32 p
 // ---------------------------------------------------------------------------------------------
 // 6. Verify against TF.js on a real photo with onnxruntime-node (from the agent's node_modules).
 // ---------------------------------------------------------------------------------------------
-const requireFromRepo = createRequire(join(repoRoot, 'package.json'));
-const ort = requireFromRepo('onnxruntime-node');
+const ort = requireOrt();
 if (!existsSync(args.image)) {
   console.error(`convert: verification image ${args.image} missing (see README.md)`);
   process.exit(2);

@@ -11,7 +11,6 @@
 //   --runs 0 skips the speed comparison. --stats-cache keeps the calibration statistics between runs
 //   (experiments only; the build computes them afresh).
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,10 +23,11 @@ import { compareDetections, decode, GATE, gateViolations, nms, summarize } from 
 import { encodeModel, loadModel, onnx, sha256, tensorProto } from './onnx-io.mjs';
 import { buildQdqGraph, planQuantization } from './qdq.mjs';
 import { agentSessionOptions, alternatingBench } from './speed.mjs';
+import { requireOrt } from './ort.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(here, '..', '..');
-const ort = createRequire(join(repoRoot, 'package.json'))('onnxruntime-node');
+const ort = requireOrt();
 const CLASSES = JSON.parse(readFileSync(join(repoRoot, 'models', 'coco-classes.json'), 'utf8'));
 
 const { values: args } = parseArgs({

@@ -5,12 +5,12 @@
 // sequential, graph optimisation `all`, no spinning.
 //
 // Usage: node speed.mjs [--a ../nanodet.onnx] [--b ../nanodet-int8.onnx] [--threads 2] [--runs 200] [--rounds 6]
-import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
 import { fixtures, decodeFrames, feedsFor } from './frames.mjs';
+import { requireOrt } from './ort.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(here, '..', '..');
@@ -74,7 +74,7 @@ if (import.meta.url === pathToFileURL(process.argv[1]).href) {
       rounds: { type: 'string', default: '6' },
     },
   });
-  const ort = createRequire(join(repoRoot, 'package.json'))('onnxruntime-node');
+  const ort = requireOrt();
   console.log(`speed: a = ${o.a}\nspeed: b = ${o.b}\nspeed: onnxruntime-node ${ort.env?.versions?.common ?? '?'}, ${o.threads} threads, ${o.runs} runs x ${o.rounds} alternating rounds`);
   const res = await alternatingBench(ort, o.a, o.b, { threads: Number(o.threads), runs: Number(o.runs), rounds: Number(o.rounds), log: (m) => console.log(`speed: ${m}`) });
   console.log(`speed: b/a median ratio ${res.ratio_median.toFixed(3)}, over all rounds ${res.ratio_total.toFixed(3)} (> 1: b is faster)`);

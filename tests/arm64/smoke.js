@@ -30,6 +30,7 @@ const result = { arch: process.arch, node: process.version, failures: [] };
 const fail = (msg) => result.failures.push(msg);
 
 async function detector() {
+  process.env.ORT_DISABLE_TELEMETRY = '1'; // as the agent runs it (core/runtime-env.ts ORT_OFFLINE_ENV)
   const ort = require('onnxruntime-node');
   const classes = JSON.parse(readFileSync(env('SMOKE_CLASSES'), 'utf8'));
   const dog = classes.indexOf('dog');

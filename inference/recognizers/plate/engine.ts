@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import type { InferenceSession } from 'onnxruntime-node';
 import { sessionOptions } from '../../detector/session.js';
 import type { RgbFrame } from '../../../ingest/frame.js';
+import { loadOrt } from '../../ort.js';
 import { RecognizerError } from '../errors.js';
 import type { RecognizerEngine } from '../types.js';
 import { CtcDictionary } from './ctc.js';
@@ -62,7 +63,7 @@ const MAX_UPSCALE = 2;
 const ms = (t0: number) => performance.now() - t0;
 
 async function loadSession(path: string, threads: number): Promise<InferenceSession> {
-  const ort = await import('onnxruntime-node');
+  const ort = await loadOrt();
   try {
     return await ort.InferenceSession.create(path, sessionOptions({ threads, spinning: false }));
   } catch (err) {
@@ -131,7 +132,7 @@ export class PlateEngine implements RecognizerEngine<PlateResult> {
 
   /** Text regions on the crop, crop pixels, largest first. */
   private async detect(crop: RgbFrame): Promise<Quad[]> {
-    const ort = await import('onnxruntime-node');
+    const ort = await loadOrt();
     const input = detInput(crop, this.detSide, MAX_UPSCALE);
     const out = await this.det.run({ [this.det.inputNames[0]!]: new ort.Tensor('float32', input.data, [1, 3, input.height, input.width]) });
     const prob = out[this.det.outputNames[0]!]!;
@@ -142,7 +143,7 @@ export class PlateEngine implements RecognizerEngine<PlateResult> {
 
   /** Reads the regions in one recogniser batch. */
   private async read(crop: RgbFrame, quads: Quad[]) {
-    const ort = await import('onnxruntime-node');
+    const ort = await loadOrt();
     const input = recInput(crop, quads);
     const out = await this.rec.run({ [this.rec.inputNames[0]!]: new ort.Tensor('float32', input.data, [quads.length, 3, REC_HEIGHT, input.width]) });
     const probs = out[this.rec.outputNames[0]!]!;

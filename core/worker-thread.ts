@@ -5,7 +5,7 @@ import { Worker, type WorkerOptions } from 'node:worker_threads';
 /**
  * Starts the worker module `script` (a `.js` URL): the compiled file under dist/, else (vitest, tsx) its `.ts`
  * source. Node 20 does not apply a Worker's `execArgv: ['--import', 'tsx']` to the entry module, so the .ts
- * fallback registers tsx's loader in a tiny eval'd bootstrap first (as inference/detector/worker-host.ts does).
+ * fallback registers tsx's loader in a tiny eval'd bootstrap first. tsx is a dev dependency: only sources need it.
  */
 export function startWorkerScript(script: URL, opts: WorkerOptions): Worker {
   if (existsSync(fileURLToPath(script))) return new Worker(script, opts);
