@@ -39,21 +39,46 @@ function inputArgs(m: MediaInput, ss: number): string[] {
   return [...(ss > 0 ? ['-ss', fmt(ss)] : []), ...(m.kind === 'concat' ? ['-f', 'concat', '-safe', '0'] : []), '-i', m.path];
 }
 
-/** Runs a tool; resolves stdout when it exits 0, rejects with its last stderr line otherwise. */
-function run(cmd: string, args: string[], what: string): Promise<Buffer> {
+/** ffprobe's JSON for the frames of a few seconds of video is well under this; more is no answer to use. */
+const MAX_TEXT_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Runs a tool, handing each stdout chunk to `take` (false: the output is not what was asked for; the tool is
+ * killed and run resolves false). Resolves true when it exits 0 and every chunk was taken, rejects with its last
+ * stderr line when it fails.
+ */
+function run(cmd: string, args: string[], what: string, take: (chunk: Buffer) => boolean): Promise<boolean> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     renice(child, EVIDENCE_NICE);
-    const out: Buffer[] = [];
+    let refused = false;
     let err = '';
-    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stdout.on('data', (d: Buffer) => {
+      if (refused || take(d)) return;
+      refused = true;
+      child.kill('SIGKILL');
+    });
     child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
     child.on('error', (e) => reject(new EvidenceMediaError('EVIDENCE_MEDIA', `${what}: cannot run ${cmd}: ${e.message}`)));
     child.on('close', (code) => {
-      if (code === 0) resolve(Buffer.concat(out));
+      if (refused) resolve(false);
+      else if (code === 0) resolve(true);
       else reject(new EvidenceMediaError('EVIDENCE_MEDIA', `${what}: ${cmd} exited ${code}: ${err.trim().split('\n').pop() ?? ''}`));
     });
   });
+}
+
+/** A tool's text output (ffprobe's JSON), bounded by MAX_TEXT_BYTES. */
+async function runText(cmd: string, args: string[], what: string): Promise<string> {
+  const out: Buffer[] = [];
+  let bytes = 0;
+  const whole = await run(cmd, args, what, (d) => {
+    bytes += d.length;
+    out.push(d);
+    return bytes <= MAX_TEXT_BYTES;
+  });
+  if (!whole) throw new EvidenceMediaError('EVIDENCE_MEDIA', `${what}: ${cmd} wrote more than ${MAX_TEXT_BYTES} bytes`);
+  return Buffer.concat(out).toString();
 }
 
 /** The video frames (times, keyframes, size) of the input, within [from_s, to_s] when the input is seekable. */
@@ -62,7 +87,7 @@ export async function probeFrames(m: MediaInput, window?: { from_s: number; to_s
   if (m.seekable && window) args.push('-read_intervals', `${fmt(window.from_s - 2)}%${fmt(window.to_s + 2)}`);
   if (m.kind === 'concat') args.push('-f', 'concat', '-safe', '0');
   args.push('-i', m.path);
-  const json = JSON.parse((await run(ffprobe, args, 'probing the evidence video')).toString()) as {
+  const json = JSON.parse(await runText(ffprobe, args, 'probing the evidence video')) as {
     packets?: Array<{ pts_time?: string; flags?: string }>;
     streams?: Array<{ width?: number; height?: number }>;
     format?: { start_time?: string };
@@ -92,12 +117,14 @@ export async function probeFrames(m: MediaInput, window?: { from_s: number; to_s
 export async function cutClip(m: MediaInput, from_s: number, to_s: number, out: string, tools = { ffmpeg: 'ffmpeg', ffprobe: 'ffprobe' }): Promise<number> {
   const ss = m.seekable ? Math.max(0, from_s - 1) : 0;
   // The output -ss drops packets before the keyframe; with stream copy the first one kept is that keyframe.
-  await run(
+  const cut = await run(
     tools.ffmpeg,
     ['-nostdin', '-v', 'error', '-y', ...inputArgs(m, ss), '-map', '0:v:0', '-c', 'copy', '-ss', fmt(from_s - ss - 0.0005), '-t', fmt(to_s - from_s), '-movflags', '+faststart', '-f', 'mp4', out],
     'cutting the evidence clip',
+    () => false, // it writes the file: output on stdout means something else ran
   );
-  const probe = JSON.parse((await run(tools.ffprobe, ['-v', 'error', '-show_entries', 'format=duration', '-of', 'json', out], 'probing the evidence clip')).toString()) as {
+  if (!cut) throw new EvidenceMediaError('EVIDENCE_MEDIA', `cutting the evidence clip: ${tools.ffmpeg} wrote to stdout instead of ${out}`);
+  const probe = JSON.parse(await runText(tools.ffprobe, ['-v', 'error', '-show_entries', 'format=duration', '-of', 'json', out], 'probing the evidence clip')) as {
     format?: { duration?: string };
   };
   const duration = Number(probe.format?.duration);
@@ -109,6 +136,9 @@ export async function cutClip(m: MediaInput, from_s: number, to_s: number, out: 
  * Decodes the frames at exactly these times (from probeFrames) at full resolution, RGB. Each is found by its
  * own timestamp (the select filter), so a seek that lands early or late cannot shift a still by a frame; when
  * a seek landed past a wanted frame, the input is decoded from its start instead.
+ *
+ * The frames share one buffer that ffmpeg's output is copied into as it arrives: at 1080p each is 6 MB, and a
+ * list of pipe chunks joined at the end would hold every byte twice.
  */
 export async function decodeFrames(m: MediaInput, times: readonly number[], size: { width: number; height: number }, ffmpeg = 'ffmpeg'): Promise<Map<number, RgbFrame>> {
   const wanted = [...new Set(times)].sort((a, b) => a - b);
@@ -119,13 +149,21 @@ export async function decodeFrames(m: MediaInput, times: readonly number[], size
     const at = (t: number) => t - base - ss;
     const windows = wanted.map((t) => `between(t,${(at(t) - 0.001).toFixed(6)},${(at(t) + 0.001).toFixed(6)})`).join('+');
     const bytes = size.width * size.height * 3;
-    const raw = await run(
+    const raw = new Uint8Array(bytes * wanted.length);
+    let filled = 0;
+    const whole = await run(
       ffmpeg,
       ['-nostdin', '-v', 'error', ...inputArgs(input, ss), '-map', '0:v:0', '-vf', `select='${windows}'`, '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'],
       'decoding evidence stills',
+      (d) => {
+        if (filled + d.length > raw.length) return false; // more frames than asked for: not these frames
+        raw.set(d, filled);
+        filled += d.length;
+        return true;
+      },
     );
-    if (raw.length !== bytes * wanted.length) return false;
-    wanted.forEach((t, i) => out.set(t, { data: new Uint8Array(raw.buffer, raw.byteOffset + i * bytes, bytes), width: size.width, height: size.height }));
+    if (!whole || filled !== raw.length) return false;
+    wanted.forEach((t, i) => out.set(t, { data: raw.subarray(i * bytes, (i + 1) * bytes), width: size.width, height: size.height }));
     return true;
   };
   // Joined segments: decoding starts at the segment holding the first frame wanted (each starts at a keyframe).

@@ -256,7 +256,8 @@ export class EvidencePackager implements ViolationEvidence {
     const pick = (s: number) => idx.times[nearestFrame(idx.times, s)]!;
     const iAt = nearestFrame(idx.times, t);
     if (Math.abs(idx.times[iAt]! - t) > Math.max(0.1, 2 * idx.frame_s)) throw new EvidencePackagerError('EVIDENCE_NOT_RECORDED', `the violation (${t.toFixed(3)} s) is not on the recorded video`);
-    const plateTimes = idx.times.slice(Math.max(0, iAt - PLATE_NEIGHBOURS), iAt + PLATE_NEIGHBOURS + 1);
+    // Full-resolution frames are large (6 MB at 1080p): the plate's neighbours are decoded only for a plate reader.
+    const plateTimes = this.o.plates ? idx.times.slice(Math.max(0, iAt - PLATE_NEIGHBOURS), iAt + PLATE_NEIGHBOURS + 1) : [];
     const frames = await decodeFrames(span.input, [pick(targets.before), pick(targets.at), pick(targets.after), ...plateTimes], idx, tools.ffmpeg);
     const stills: Picture[] = (['before', 'at', 'after'] as const).map((role) => ({
       role,
