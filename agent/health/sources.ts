@@ -4,10 +4,10 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile, statfs } from 'node:fs/promises';
 import { uptime as osUptime } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import si from 'systeminformation';
 import type { ClockHealth, NetworkHealth, ThrottleHealth } from '../../contract/health.js';
 import { withTimeout } from '../../core/time.js';
 import { runCommand } from './exec.js';
+import { si } from './si.js';
 
 export interface CpuLoadFigures {
   total_pct: number;
