@@ -13,3 +13,11 @@ export function startWorkerScript(script: URL, opts: WorkerOptions): Worker {
   const boot = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(ts)}); });`;
   return new Worker(boot, { ...opts, eval: true });
 }
+
+/**
+ * Blocks the calling thread for `ms` like a long native call would (ONNX Runtime inside a run): the debug hooks
+ * of the detector's and the recognizers' workers use it to stand for a stuck or slow run in tests.
+ */
+export function blockThread(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}

@@ -6,6 +6,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { youngCollector } from '../../core/gc.js';
+import { blockThread } from '../../core/worker-thread.js';
 import { serializeError } from './errors.js';
 import { RunClaims } from './handoff.js';
 import { Pipeline } from './pipeline.js';
@@ -18,11 +19,6 @@ const debug = init.debug ?? {};
 const claims = new RunClaims(init.claims);
 // Frees each run's output tensors once answered (core/gc.ts): ~20 MB less RSS, ~0.1 ms a run.
 const collectYoung = youngCollector();
-
-/** Blocks the thread like a long native call would (Atomics.wait on a private cell, woken by nobody). */
-function block(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
 
 function send(msg: FromWorker, transfer: ArrayBuffer[]): void {
   port!.postMessage(msg, transfer);
@@ -37,12 +33,12 @@ async function handle(pipeline: Pipeline, m: RunMessage): Promise<void> {
       });
       return;
     }
-    if (debug.hang_camera !== undefined && m.camera_id === debug.hang_camera) block(debug.hang_ms ?? 3_600_000);
+    if (debug.hang_camera !== undefined && m.camera_id === debug.hang_camera) blockThread(debug.hang_ms ?? 3_600_000);
     const t0 = performance.now();
     const res = await pipeline.runInput(m.input, m, m.roi);
     if (debug.delay_ms) {
       const rest = debug.delay_ms - (performance.now() - t0);
-      if (rest > 0) block(rest);
+      if (rest > 0) blockThread(rest);
       res.timing.model_ms += Math.max(0, rest);
     }
     send({ type: 'result', id: m.id, detections: res.detections, timing: res.timing, input: m.input }, [m.input]);
@@ -56,7 +52,7 @@ async function handle(pipeline: Pipeline, m: RunMessage): Promise<void> {
 // the runs already queued: the thread leaves ONNX Runtime, releases the session and exits on its own.
 // Terminating it from outside while ONNX Runtime is inside InferenceSession.create or run aborts the process
 // ("terminate called after throwing an instance of 'Napi::Error'", SIGABRT).
-if (debug.load_delay_ms) block(debug.load_delay_ms);
+if (debug.load_delay_ms) blockThread(debug.load_delay_ms);
 const created: Promise<Pipeline | undefined> = Pipeline.create(init.pipeline).then(
   (pipeline) => pipeline,
   (err: unknown) => {

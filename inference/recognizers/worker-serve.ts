@@ -6,14 +6,10 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { youngCollector } from '../../core/gc.js';
+import { blockThread } from '../../core/worker-thread.js';
 import { serializeRecognizerError } from './errors.js';
 import type { FromRecognizerWorker, RecognizerWorkerInit, ToRecognizerWorker } from './protocol.js';
 import type { RecognizerEngine } from './types.js';
-
-/** Blocks the thread like a long native call would (a stuck run, for tests). */
-function block(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
 
 export function serveRecognizer<Init, Result>(create: (init: Init) => Promise<RecognizerEngine<Result>>): void {
   const port = parentPort;
@@ -58,7 +54,7 @@ export function serveRecognizer<Init, Result>(create: (init: Init) => Promise<Re
         });
         return;
       }
-      if (m.width === debug.hang_width) block(debug.hang_ms ?? 3_600_000);
+      if (m.width === debug.hang_width) blockThread(debug.hang_ms ?? 3_600_000);
       const t0 = performance.now();
       try {
         const result = await engine.run({ data: new Uint8Array(m.buffer), width: m.width, height: m.height });
