@@ -1,10 +1,4 @@
 /**
- * The process environment the agent is deployed with (the systemd unit in firmware-scripts/install.sh and the
- * image's ENV in Dockerfile.arm64 carry the same values; tests/unit/firmware/runtime-env.test.ts keeps them equal).
- * Benchmarks start the agent with it, so the memory they report is the memory a box sees. What each value saves,
- * measured: docs/performance.md.
- */
-/**
  * ONNX Runtime 1.29+ ships telemetry on Linux: at its first session it writes a device id and an event cache
  * (SQLite, megabytes over time) under ~/.cache/Microsoft/DeveloperTools and uploads model hashes, CPU, OS and run
  * figures over HTTPS. A roadside box sends nothing to third parties and writes only inside its own directories;
@@ -13,6 +7,12 @@
  */
 export const ORT_OFFLINE_ENV: Readonly<Record<string, string>> = { ORT_DISABLE_TELEMETRY: '1' };
 
+/**
+ * The process environment the agent is deployed with (the systemd unit in firmware-scripts/install.sh and the
+ * image's ENV in Dockerfile.arm64 carry the same values; tests/unit/firmware/runtime-env.test.ts keeps them equal).
+ * Benchmarks start the agent with it, so the memory they report is the memory a box sees. What each value saves,
+ * measured: docs/performance.md.
+ */
 export const AGENT_RUNTIME_ENV: Readonly<Record<string, string>> = {
   // Two malloc arenas instead of one per allocating thread (ONNX Runtime's, libuv's, V8's, the workers').
   MALLOC_ARENA_MAX: '2',

@@ -9,7 +9,7 @@ import { startWorkerScript } from '../core/worker-thread.js';
  * ONNX Runtime reads the switch from the C environment. A worker thread's `process.env` is a private copy that
  * never reaches it, so the main thread sets it before it starts a thread that loads the runtime.
  */
-export function keepOrtOffline(): void {
+function keepOrtOffline(): void {
   if (isMainThread) Object.assign(process.env, ORT_OFFLINE_ENV);
 }
 

@@ -62,8 +62,9 @@ const MAX_UPSCALE = 2;
 
 const ms = (t0: number) => performance.now() - t0;
 
-async function loadSession(path: string, threads: number): Promise<InferenceSession> {
-  const ort = await loadOrt();
+type Ort = Awaited<ReturnType<typeof loadOrt>>;
+
+async function loadSession(ort: Ort, path: string, threads: number): Promise<InferenceSession> {
   try {
     return await ort.InferenceSession.create(path, sessionOptions({ threads, spinning: false }));
   } catch (err) {
@@ -89,6 +90,7 @@ export function bestRead(candidates: readonly PlateCandidate[]): PlateRead | nul
 
 export class PlateEngine implements RecognizerEngine<PlateResult> {
   private constructor(
+    private readonly ort: Ort,
     private readonly det: InferenceSession,
     private readonly rec: InferenceSession,
     private readonly dict: CtcDictionary,
@@ -103,12 +105,13 @@ export class PlateEngine implements RecognizerEngine<PlateResult> {
     } catch (err) {
       throw new RecognizerError('RECOGNIZER_MODEL_LOAD', `cannot read plate dictionary ${o.dictionary}: ${(err as Error).message}`, { cause: err });
     }
-    const det = await loadSession(o.det_model, o.threads);
-    const rec = await loadSession(o.rec_model, o.threads).catch(async (err: unknown) => {
+    const ort = await loadOrt();
+    const det = await loadSession(ort, o.det_model, o.threads);
+    const rec = await loadSession(ort, o.rec_model, o.threads).catch(async (err: unknown) => {
       await det.release();
       throw err;
     });
-    return new PlateEngine(det, rec, new CtcDictionary(text), o.det_side_px ?? DEFAULT_DET_SIDE_PX, o.max_regions ?? 6);
+    return new PlateEngine(ort, det, rec, new CtcDictionary(text), o.det_side_px ?? DEFAULT_DET_SIDE_PX, o.max_regions ?? 6);
   }
 
   async run(crop: RgbFrame): Promise<PlateResult> {
@@ -132,9 +135,8 @@ export class PlateEngine implements RecognizerEngine<PlateResult> {
 
   /** Text regions on the crop, crop pixels, largest first. */
   private async detect(crop: RgbFrame): Promise<Quad[]> {
-    const ort = await loadOrt();
     const input = detInput(crop, this.detSide, MAX_UPSCALE);
-    const out = await this.det.run({ [this.det.inputNames[0]!]: new ort.Tensor('float32', input.data, [1, 3, input.height, input.width]) });
+    const out = await this.det.run({ [this.det.inputNames[0]!]: new this.ort.Tensor('float32', input.data, [1, 3, input.height, input.width]) });
     const prob = out[this.det.outputNames[0]!]!;
     const [, , mh = 0, mw = 0] = prob.dims;
     const rects = dbBoxes(prob.data as Float32Array, mw, mh, { ...DB_DEFAULTS, max_boxes: this.maxRegions });
@@ -143,9 +145,8 @@ export class PlateEngine implements RecognizerEngine<PlateResult> {
 
   /** Reads the regions in one recogniser batch. */
   private async read(crop: RgbFrame, quads: Quad[]) {
-    const ort = await loadOrt();
     const input = recInput(crop, quads);
-    const out = await this.rec.run({ [this.rec.inputNames[0]!]: new ort.Tensor('float32', input.data, [quads.length, 3, REC_HEIGHT, input.width]) });
+    const out = await this.rec.run({ [this.rec.inputNames[0]!]: new this.ort.Tensor('float32', input.data, [quads.length, 3, REC_HEIGHT, input.width]) });
     const probs = out[this.rec.outputNames[0]!]!;
     const [, steps = 0, classes = 0] = probs.dims;
     if (classes !== this.dict.classes) {
