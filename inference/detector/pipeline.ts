@@ -42,6 +42,13 @@ export interface PipelineFrame extends FrameGeometry {
   data: Uint8Array;
 }
 
+/** session.run and post-processing of one input; `output_bytes`: the native buffers the run returned. */
+interface Inferred {
+  detections: Detection[];
+  timing: { model_ms: number; post_ms: number };
+  output_bytes: number;
+}
+
 export interface PipelineResult {
   detections: Detection[];
   timing: { pre_ms: number; model_ms: number; post_ms: number };
@@ -60,6 +67,8 @@ export class Pipeline {
   private readonly scratch = new PostprocessScratch();
   private readonly gate: ScoreGate;
   private readonly dims: readonly number[];
+  /** The decoder's own inputs (the candidate model's kept classes and threshold): built once, fed every run. */
+  private readonly extra: Record<string, Tensor>;
 
   private constructor(
     private readonly session: InferenceSession,
@@ -70,14 +79,20 @@ export class Pipeline {
   ) {
     this.gate = { byClass: Float32Array.from(o.gate.byClass), other: o.gate.other };
     this.dims = inputDims(info.input_layout, o.input_width, o.input_height);
+    const feeds = Object.entries(decoder.feeds?.(this.gate) ?? {});
+    this.extra = Object.fromEntries(feeds.map(([name, v]) => [name, v.data instanceof BigInt64Array ? new TensorClass('int64', v.data, v.dims) : new TensorClass('float32', v.data, v.dims)]));
   }
 
   static async create(o: PipelineOptions): Promise<Pipeline> {
     const session = await createSession(o.model_path, { threads: o.threads, spinning: o.spinning, ...o.session });
     try {
-      const { layout, meta: input } = inputLayout(session.inputMetadata, o.input_width, o.input_height);
       const outputs: OutputInfo[] = session.outputMetadata.map((m) => ({ name: m.name, dims: m.isTensor ? [...m.shape] : [] }));
       const decoder = decoderFactory(o.decoder, o.decoder_options).bind(outputs, { width: o.input_width, height: o.input_height }, o.class_names.length);
+      const own = decoder.inputNames ?? [];
+      const missing = own.filter((n) => !session.inputNames.includes(n));
+      if (missing.length > 0) throw new DetectorError('DETECTOR_MODEL_MISMATCH', `the model has no input ${missing.join(', ')} for its ${o.decoder} outputs`);
+      const images = session.inputMetadata.filter((m) => !own.includes(m.name));
+      const { layout, meta: input } = inputLayout(images, o.input_width, o.input_height);
       if (decoder.numClasses !== undefined && decoder.numClasses !== o.class_names.length) {
         throw new DetectorError(
           'DETECTOR_MODEL_MISMATCH',
@@ -86,8 +101,9 @@ export class Pipeline {
       }
       for (const name of decoder.outputNames) {
         const m = session.outputMetadata.find((x) => x.name === name);
-        if (m?.isTensor && m.type !== 'float32') {
-          throw new DetectorError('DETECTOR_MODEL_MISMATCH', `model output ${name} is ${m.type}; float32 expected`);
+        const want = decoder.outputType?.(name) ?? 'float32';
+        if (m?.isTensor && m.type !== want) {
+          throw new DetectorError('DETECTOR_MODEL_MISMATCH', `model output ${name} is ${m.type}; ${want} expected`);
         }
       }
       const { Tensor: TensorClass } = await import('onnxruntime-node');
@@ -124,7 +140,7 @@ export class Pipeline {
   }
 
   /** session.run and post-processing on an input buffer already filled (fillInput: the model's layout). */
-  async runInput(input: ArrayBuffer, frame: FrameGeometry, roi?: PolygonPoints): Promise<{ detections: Detection[]; timing: { model_ms: number; post_ms: number } }> {
+  async runInput(input: ArrayBuffer, frame: FrameGeometry, roi?: PolygonPoints): Promise<Inferred> {
     const { input_width: w, input_height: h } = this.o;
     const bytes = inputByteLength(this.info.input_layout, w, h);
     if (input.byteLength !== bytes || frame.width !== w || frame.height !== h) {
@@ -138,7 +154,7 @@ export class Pipeline {
 
   /** session.run alone on the in-process input buffer (benchmarks: the model's own ceiling). */
   async runModelOnly(): Promise<void> {
-    await this.session.run({ [this.info.input_name]: this.ownInput().tensor }, this.decoder.outputNames);
+    await this.session.run({ [this.info.input_name]: this.ownInput().tensor, ...this.extra }, this.decoder.outputNames);
   }
 
   async release(): Promise<void> {
@@ -158,19 +174,21 @@ export class Pipeline {
     return this.own;
   }
 
-  private async infer(tensor: Tensor, frame: FrameGeometry, roi: PolygonPoints | undefined): Promise<{ detections: Detection[]; timing: { model_ms: number; post_ms: number } }> {
+  private async infer(tensor: Tensor, frame: FrameGeometry, roi: PolygonPoints | undefined): Promise<Inferred> {
     const t1 = performance.now();
     let raw: InferenceSession.ReturnType;
     try {
-      raw = await this.session.run({ [this.info.input_name]: tensor }, this.decoder.outputNames);
+      raw = await this.session.run({ [this.info.input_name]: tensor, ...this.extra }, this.decoder.outputNames);
     } catch (err) {
       throw new DetectorError('DETECTOR_RUN_FAILED', `session.run failed: ${(err as Error).message}`, { cause: err });
     }
     const t2 = performance.now();
     const outputs: Record<string, OutputTensor> = {};
+    let output_bytes = 0;
     for (const name of this.decoder.outputNames) {
       const t = raw[name]!;
-      outputs[name] = { data: t.data as Float32Array, dims: t.dims };
+      outputs[name] = { data: t.data as Float32Array | Int32Array, dims: t.dims };
+      output_bytes += outputs[name].data.byteLength;
     }
     this.candidates.reset();
     this.decoder.decode(outputs, this.gate, this.candidates);
@@ -182,6 +200,6 @@ export class Pipeline {
       this.scratch,
     );
     const t3 = performance.now();
-    return { detections, timing: { model_ms: t2 - t1, post_ms: t3 - t2 } };
+    return { detections, timing: { model_ms: t2 - t1, post_ms: t3 - t2 }, output_bytes };
   }
 }

@@ -12,6 +12,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
+import { candidateFeeds } from './frames.mjs';
 import { decode, nms } from './gfl.mjs';
 import { readJpeg, rgb24ToModelInput, toModelInput } from './image.mjs';
 import { requireOrt } from './ort.mjs';
@@ -85,7 +86,7 @@ let failed = false;
 const report = {};
 for (const arg of positionals) {
   const { width, height, input } = loadInput(arg);
-  const out = await session.run(feeds(input));
+  const out = await session.run({ ...feeds(input), ...candidateFeeds(ort, session, threshold) });
   const dets = nms(decode(out, threshold), Number(opts.iou)).map((d) => ({
     class: CLASSES[d.cls],
     score: Number(d.score.toFixed(3)),

@@ -50,12 +50,22 @@ export function toInput(rgb) {
 
 /**
  * A session's feed for one 416x416 RGB24 frame, in the type its input takes: uint8 [1,H,W,3] bytes as they are
- * (nanodet-int8.onnx, byte-input.mjs) or float32 [1,3,H,W] RGB / 255 (nanodet.onnx).
+ * (nanodet-int8.onnx, byte-input.mjs) or float32 [1,3,H,W] RGB / 255 (nanodet.onnx); a candidate model
+ * (candidates.mjs) also gets every class and `minScore`.
  */
-export function feedsFor(ort, session, rgb) {
+export function feedsFor(ort, session, rgb, { minScore = 0.25 } = {}) {
   const m = session.inputMetadata[0];
-  if (m.type === 'uint8') return { [m.name]: new ort.Tensor('uint8', rgb.slice(), [1, SIZE, SIZE, 3]) };
-  return { [m.name]: new ort.Tensor('float32', toInput(rgb), [1, 3, SIZE, SIZE]) };
+  const image = m.type === 'uint8' ? new ort.Tensor('uint8', rgb.slice(), [1, SIZE, SIZE, 3]) : new ort.Tensor('float32', toInput(rgb), [1, 3, SIZE, SIZE]);
+  return { [m.name]: image, ...candidateFeeds(ort, session, minScore) };
+}
+
+/** The extra feeds of a candidate model: `classes` (default all 80) and `minScore`. Empty for a dense model. */
+export function candidateFeeds(ort, session, minScore, classes = Array.from({ length: 80 }, (_, i) => i)) {
+  if (!session.inputNames.includes('classes')) return {};
+  return {
+    classes: new ort.Tensor('int64', BigInt64Array.from(classes, BigInt), [classes.length]),
+    min_score: new ort.Tensor('float32', Float32Array.of(minScore), []),
+  };
 }
 
 export function fixtures(repoRoot) {

@@ -4,18 +4,24 @@ export const SIZE = 416;
 const STRIDES = [8, 16, 32];
 const BINS = 11; // reg_max + 1
 
-/** GFL decode: sigmoid scores are already in cls_*; reg_* holds 4 x 11 distance logits per cell. Boxes in input pixels. */
+/**
+ * GFL decode: sigmoid scores are already in cls_*; reg_* holds 4 x 11 distance logits per cell. Boxes in input pixels.
+ * A candidate model (candidates.mjs, fed all 80 classes) returns the same rows for its anchors_* only.
+ */
 export function decode(outputs, threshold) {
   const boxes = [];
   for (const stride of STRIDES) {
-    const cls = outputs[`cls_s${stride}`].data;
-    const reg = outputs[`reg_s${stride}`].data;
     const g = SIZE / stride;
-    for (let i = 0; i < g * g; i++) {
+    const sparse = outputs[`anchors_s${stride}`];
+    const cls = (sparse ? outputs[`scores_s${stride}`] : outputs[`cls_s${stride}`]).data;
+    const reg = (sparse ? outputs[`dists_s${stride}`] : outputs[`reg_s${stride}`]).data;
+    const rows = sparse ? sparse.data.length : g * g;
+    for (let r = 0; r < rows; r++) {
+      const i = sparse ? sparse.data[r] : r;
       let best = -1;
       let score = threshold;
       for (let c = 0; c < 80; c++) {
-        const s = cls[i * 80 + c];
+        const s = cls[r * 80 + c];
         if (s >= score) {
           score = s;
           best = c;
@@ -24,7 +30,7 @@ export function decode(outputs, threshold) {
       if (best < 0) continue;
       const d = [0, 0, 0, 0];
       for (let side = 0; side < 4; side++) {
-        const o = i * 44 + side * BINS;
+        const o = r * 44 + side * BINS;
         let max = -Infinity;
         for (let k = 0; k < BINS; k++) max = Math.max(max, reg[o + k]);
         let sum = 0;

@@ -3,7 +3,8 @@
 // weights with bias correction; see qdq.mjs) with activation ranges calibrated on the repository's own fixtures
 // (calibrate.mjs, frames.mjs), then gates it against fp32 on the photos and the clip (gfl.mjs GATE): nothing is
 // written unless it passes. Its input takes the camera's uint8 RGB bytes (NHWC) instead of float32 RGB/255 NCHW
-// (byte-input.mjs). Writes ../nanodet-int8.onnx.sha256 next to it. Reproducible: same bytes on rerun.
+// (byte-input.mjs), and it returns only the candidate anchors of the kept classes (candidates.mjs). Writes
+// ../nanodet-int8.onnx.sha256 next to it. Reproducible: same bytes on rerun.
 //
 // Usage: node quantize.mjs [--act uint8|int8] [--weight-bits 8|7] [--calib mse-low|mse|percentile|minmax]
 //   [--head-calib minmax|...] [--percentile 99.99] [--no-bias-correction] [--no-leaky-aware] [--out path]
@@ -18,6 +19,7 @@ import { parseArgs } from 'node:util';
 
 import { collectStats, chooseRange, BINS } from './calibrate.mjs';
 import { byteInputModel } from './byte-input.mjs';
+import { candidateModel, verify as verifyCandidates } from './candidates.mjs';
 import { calibrationFrames, evaluationFrames, feedsFor } from './frames.mjs';
 import { compareDetections, decode, GATE, gateViolations, nms, summarize } from './gfl.mjs';
 import { encodeModel, loadModel, onnx, sha256, tensorProto } from './onnx-io.mjs';
@@ -129,8 +131,15 @@ const qdqModel = {
     output: graph.output,
   },
 };
-const written = byteInputModel(qdqModel);
+// The uint8 input (byte-input.mjs), then only the candidate anchors as outputs (candidates.mjs), checked row for
+// row against the dense outputs.
+const dense = byteInputModel(qdqModel);
+const written = candidateModel(dense);
 const bytes = encodeModel(written);
+{
+  const { frames, anchors } = await verifyCandidates(ort, encodeModel(dense), bytes, repoRoot);
+  log(`candidate outputs: ${anchors} anchors on ${frames} frames equal to the dense heads' rows`);
+}
 const digest = sha256(bytes);
 const counts = {};
 for (const n of written.graph.node) counts[n.opType] = (counts[n.opType] ?? 0) + 1;
@@ -156,7 +165,8 @@ log(`QDQ graph (uint8 NHWC input): ${written.graph.node.length} nodes ${JSON.str
   const sf = await ort.InferenceSession.create(fp32.bytes, agentSessionOptions(threads));
   const sq = await ort.InferenceSession.create(bytes, agentSessionOptions(threads));
   // fp32 gets RGB / 255 floats, int8 the bytes themselves.
-  const detect = async (s, rgb) => nms(decode(await s.run(feedsFor(ort, s, rgb)), GATE.threshold - GATE.margin), GATE.nmsIou);
+  const floor = GATE.threshold - GATE.margin;
+  const detect = async (s, rgb) => nms(decode(await s.run(feedsFor(ort, s, rgb, { minScore: floor })), floor), GATE.nmsIou);
   const results = [];
   for (const f of frames) results.push({ tag: f.tag, ...compareDetections(await detect(sf, f.rgb), await detect(sq, f.rgb), GATE) });
   await sf.release?.();

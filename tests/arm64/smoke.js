@@ -50,9 +50,16 @@ async function detector() {
   const session = await ort.InferenceSession.create(env('SMOKE_MODEL'), { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
   result.ort_session_ms = ms(t0);
   // Each model gets the frame in its input type: the fp32 model floats, the int8 model the bytes as they are.
+  // The int8 model returns only its candidate anchors (models/build/candidates.mjs): it is fed every class and the
+  // lowest score decoded below.
   const feedsFor = (s) => {
     const m = s.inputMetadata[0];
-    return { [m.name]: m.type === 'uint8' ? new ort.Tensor('uint8', Uint8Array.from(rgb), [1, SIZE, SIZE, 3]) : new ort.Tensor('float32', input, [1, 3, SIZE, SIZE]) };
+    const feeds = { [m.name]: m.type === 'uint8' ? new ort.Tensor('uint8', Uint8Array.from(rgb), [1, SIZE, SIZE, 3]) : new ort.Tensor('float32', input, [1, 3, SIZE, SIZE]) };
+    if (s.inputNames.includes('classes')) {
+      feeds.classes = new ort.Tensor('int64', BigInt64Array.from(classes, (_, i) => BigInt(i)), [classes.length]);
+      feeds.min_score = new ort.Tensor('float32', Float32Array.of(0.25), []);
+    }
+    return feeds;
   };
   t0 = performance.now();
   const out = await session.run(feedsFor(session));
@@ -104,22 +111,26 @@ async function detector() {
   }
 }
 
-// GFL decode of NanoDet's heads (models/README.md) + per-class NMS: [{ class, score, box }] in 416 pixels.
+// GFL decode of NanoDet's heads (models/README.md) + per-class NMS: [{ class, score, box }] in 416 pixels. A
+// candidate model's rows (anchors_s*, scores_s*, dists_s*) are the dense heads' rows of its anchors.
 function decodeNanodet(out, classes, threshold) {
   const found = [];
   for (const stride of [8, 16, 32]) {
-    const cls = out[`cls_s${stride}`].data;
-    const reg = out[`reg_s${stride}`].data;
+    const sparse = out[`anchors_s${stride}`];
+    const cls = out[sparse ? `scores_s${stride}` : `cls_s${stride}`].data;
+    const reg = out[sparse ? `dists_s${stride}` : `reg_s${stride}`].data;
     const g = SIZE / stride;
-    for (let i = 0; i < g * g; i++) {
+    const rows = sparse ? sparse.data.length : g * g;
+    for (let r = 0; r < rows; r++) {
+      const i = sparse ? sparse.data[r] : r;
       let best = -1;
       let score = threshold;
       for (let c = 0; c < classes.length; c++) {
-        if (cls[i * classes.length + c] >= score) [best, score] = [c, cls[i * classes.length + c]];
+        if (cls[r * classes.length + c] >= score) [best, score] = [c, cls[r * classes.length + c]];
       }
       if (best < 0) continue;
       const d = [0, 1, 2, 3].map((side) => {
-        const o = i * 44 + side * 11;
+        const o = r * 44 + side * 11;
         const max = Math.max(...reg.subarray(o, o + 11));
         let sum = 0;
         let acc = 0;

@@ -5,6 +5,7 @@ import {
   type Candidates,
   type Decoder,
   type DecoderFactory,
+  type DecoderInput,
   type InputSize,
   type OutputInfo,
   type OutputTensor,
@@ -48,6 +49,7 @@ export function nanodetFactory(opts: NanodetOptions = NANODET_DEFAULTS): Decoder
   return {
     name: 'nanodet',
     bind(outputs: readonly OutputInfo[], input: InputSize, numClassesHint?: number): Decoder {
+      if (outputs.some((o) => /^anchors_s\d+$/.test(o.name))) return bindCandidates(outputs, input, numClassesHint, opts);
       const levels = bindLevels(outputs, input, numClassesHint);
       const first = outputs.find((o) => o.name === levels[0]!.cls)!;
       const regFirst = outputs.find((o) => o.name === levels[0]!.reg)!;
@@ -98,11 +100,57 @@ function bindLevels(outputs: readonly OutputInfo[], input: InputSize, hint: numb
   return levels;
 }
 
+/** The classes a gate keeps and their thresholds in the outputs' own domain, cached per gate. */
+interface Active {
+  ids: Int32Array;
+  thr: Float32Array;
+  min: number;
+}
+
+class ActiveClasses {
+  private act: Active | undefined;
+  private source: Float32Array | undefined;
+
+  constructor(
+    private readonly numClasses: number,
+    private readonly logits: boolean,
+  ) {}
+
+  /** logit(t) for logit outputs, so no sigmoid runs per class; the scan reads only kept classes (6 of 80 by default). */
+  of(gate: ScoreGate): Active {
+    if (this.source !== gate.byClass || !this.act) {
+      const ids: number[] = [];
+      const thr: number[] = [];
+      for (let c = 0; c < this.numClasses; c++) {
+        const p = gateFor(gate, c);
+        if (p === Infinity) continue;
+        ids.push(c);
+        thr.push(!this.logits ? p : p <= 0 ? -Infinity : p >= 1 ? Infinity : Math.log(p / (1 - p)));
+      }
+      this.act = { ids: Int32Array.from(ids), thr: Float32Array.from(thr), min: Math.min(...thr) };
+      this.source = gate.byClass;
+    }
+    return this.act;
+  }
+}
+
+/** Appends anchor `i`'s box: its four distances are the expectations of the `bins` logits at reg[at..]. */
+function pushBox(out: Candidates, level: Level, off: number, i: number, reg: Float32Array, at: number, bins: number, score: number, cls: number): void {
+  const s = level.stride;
+  const row = Math.floor(i / level.cols);
+  const cx = (i - row * level.cols + off) * s;
+  const cy = (row + off) * s;
+  const d0 = expectation(reg, at, bins);
+  const d1 = expectation(reg, at + bins, bins);
+  const d2 = expectation(reg, at + 2 * bins, bins);
+  const d3 = expectation(reg, at + 3 * bins, bins);
+  out.push(cx - d0 * s, cy - d1 * s, cx + d2 * s, cy + d3 * s, score, cls);
+}
+
 class NanodetDecoder implements Decoder {
   readonly name = 'nanodet' as const;
   readonly outputNames: readonly string[];
-  private act: { ids: Int32Array; thr: Float32Array; min: number } | undefined;
-  private gateSource: Float32Array | undefined;
+  private readonly active: ActiveClasses;
 
   constructor(
     private readonly levels: readonly Level[],
@@ -111,41 +159,21 @@ class NanodetDecoder implements Decoder {
     private readonly opts: NanodetOptions,
   ) {
     this.outputNames = levels.flatMap((l) => [l.cls, l.reg]);
-  }
-
-  /**
-   * The classes the gate keeps and their thresholds in the outputs' own domain (logit(t) for logits, so no
-   * sigmoid runs per class), cached per gate: the scan reads only kept classes (6 of 80 by default).
-   */
-  private active(gate: ScoreGate): { ids: Int32Array; thr: Float32Array; min: number } {
-    if (this.gateSource !== gate.byClass || !this.act) {
-      const ids: number[] = [];
-      const thr: number[] = [];
-      for (let c = 0; c < this.numClasses; c++) {
-        const p = gateFor(gate, c);
-        if (p === Infinity) continue;
-        ids.push(c);
-        thr.push(!this.opts.logits ? p : p <= 0 ? -Infinity : p >= 1 ? Infinity : Math.log(p / (1 - p)));
-      }
-      this.act = { ids: Int32Array.from(ids), thr: Float32Array.from(thr), min: Math.min(...thr) };
-      this.gateSource = gate.byClass;
-    }
-    return this.act;
+    this.active = new ActiveClasses(numClasses, opts.logits);
   }
 
   decode(outputs: Readonly<Record<string, OutputTensor>>, gate: ScoreGate, out: Candidates): void {
     const C = this.numClasses;
     const bins = this.bins;
-    const { ids, thr, min } = this.active(gate);
+    const { ids, thr, min } = this.active.of(gate);
     const A = ids.length;
     if (A === 0) return;
     const all = A === C;
     const off = this.opts.centerOffset;
     for (const level of this.levels) {
       const cls = outputs[level.cls]!.data;
-      const reg = outputs[level.reg]!.data;
+      const reg = outputs[level.reg]!.data as Float32Array;
       const n = level.cols * level.rows;
-      const s = level.stride;
       for (let i = 0; i < n; i++) {
         const base = i * C;
         if (all) {
@@ -165,15 +193,104 @@ class NanodetDecoder implements Decoder {
         }
         if (best < 0) continue;
         const score = this.opts.logits ? 1 / (1 + Math.exp(-bestScore)) : bestScore;
-        const row = Math.floor(i / level.cols);
-        const cx = (i - row * level.cols + off) * s;
-        const cy = (row + off) * s;
-        const rb = i * 4 * bins;
-        const d0 = expectation(reg, rb, bins);
-        const d1 = expectation(reg, rb + bins, bins);
-        const d2 = expectation(reg, rb + 2 * bins, bins);
-        const d3 = expectation(reg, rb + 3 * bins, bins);
-        out.push(cx - d0 * s, cy - d1 * s, cx + d2 * s, cy + d3 * s, score, best);
+        pushBox(out, level, off, i, reg, i * 4 * bins, bins, score, best);
+      }
+    }
+  }
+}
+
+interface CandidateLevel extends Level {
+  anchors: string;
+}
+
+/**
+ * The candidate layout (models/build/candidates.mjs, the bundled int8 model): the graph keeps the dense heads and
+ * returns per stride s only the anchors whose best kept class reaches `min_score`: `anchors_s{s}` int32 [n],
+ * `scores_s{s}` [1,n,K] for the K classes fed in `classes` (in that order), `dists_s{s}` [1,n,4*bins]. A run
+ * returns kilobytes instead of the dense heads' 1.7 MB.
+ */
+function bindCandidates(outputs: readonly OutputInfo[], input: InputSize, hint: number | undefined, opts: NanodetOptions): Decoder {
+  const fail = (why: string) => mismatch('nanodet', outputs, why);
+  if (hint === undefined) throw fail('a candidate model needs the class names to feed the kept classes');
+  const levels: CandidateLevel[] = [];
+  let bins: number | undefined;
+  for (const a of outputs) {
+    const m = /^anchors_s(\d+)$/.exec(a.name);
+    if (!m) continue;
+    const stride = Number(m[1]);
+    const scores = outputs.find((o) => o.name === `scores_s${stride}`);
+    const dists = outputs.find((o) => o.name === `dists_s${stride}`);
+    const width = dists?.dims[2];
+    if (!scores || !dists || scores.dims.length !== 3 || dists.dims.length !== 3 || !isNum(width) || width % 4 !== 0 || width < 8) {
+      throw fail(`${a.name} needs scores_s${stride} [1,n,K] and dists_s${stride} [1,n,4*bins]`);
+    }
+    if (bins !== undefined && width / 4 !== bins) throw fail('levels disagree on bins');
+    bins = width / 4;
+    const cols = Math.ceil(input.width / stride);
+    const rows = Math.ceil(input.height / stride);
+    levels.push({ stride, cols, rows, anchors: a.name, cls: scores.name, reg: dists.name });
+  }
+  levels.sort((x, y) => x.stride - y.stride);
+  return new NanodetCandidateDecoder(levels, hint, bins!, opts);
+}
+
+class NanodetCandidateDecoder implements Decoder {
+  readonly name = 'nanodet' as const;
+  /** The model does not say how many classes it scores: it returns the ones it is fed. */
+  readonly numClasses = undefined;
+  readonly outputNames: readonly string[];
+  readonly inputNames = ['classes', 'min_score'] as const;
+  private readonly active: ActiveClasses;
+  private readonly anchorOutputs: ReadonlySet<string>;
+
+  constructor(
+    private readonly levels: readonly CandidateLevel[],
+    numClasses: number,
+    private readonly bins: number,
+    private readonly opts: NanodetOptions,
+  ) {
+    this.outputNames = levels.flatMap((l) => [l.anchors, l.cls, l.reg]);
+    this.anchorOutputs = new Set(levels.map((l) => l.anchors));
+    this.active = new ActiveClasses(numClasses, opts.logits);
+  }
+
+  outputType(name: string): 'int32' | undefined {
+    return this.anchorOutputs.has(name) ? 'int32' : undefined;
+  }
+
+  /** The kept classes and the lowest of their thresholds; none kept: class 0 behind an unreachable threshold. */
+  feeds(gate: ScoreGate): Record<string, DecoderInput> {
+    const { ids, min } = this.active.of(gate);
+    const kept = ids.length > 0;
+    return {
+      classes: { data: kept ? BigInt64Array.from(ids, (c) => BigInt(c)) : BigInt64Array.of(0n), dims: [kept ? ids.length : 1] },
+      min_score: { data: Float32Array.of(kept ? min : Infinity), dims: [] },
+    };
+  }
+
+  decode(outputs: Readonly<Record<string, OutputTensor>>, gate: ScoreGate, out: Candidates): void {
+    const { ids, thr } = this.active.of(gate);
+    const K = ids.length;
+    if (K === 0) return;
+    const bins = this.bins;
+    const off = this.opts.centerOffset;
+    for (const level of this.levels) {
+      const anchors = outputs[level.anchors]!.data;
+      const scores = outputs[level.cls]!.data;
+      const dists = outputs[level.reg]!.data as Float32Array;
+      for (let j = 0; j < anchors.length; j++) {
+        let best = -1;
+        let bestScore = -Infinity;
+        for (let k = 0; k < K; k++) {
+          const v = scores[j * K + k]!;
+          if (v > bestScore && v >= thr[k]!) {
+            bestScore = v;
+            best = ids[k]!;
+          }
+        }
+        if (best < 0) continue;
+        const score = this.opts.logits ? 1 / (1 + Math.exp(-bestScore)) : bestScore;
+        pushBox(out, level, off, anchors[j]!, dists, j * 4 * bins, bins, score, best);
       }
     }
   }

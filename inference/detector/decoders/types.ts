@@ -9,8 +9,15 @@ export interface OutputInfo {
 }
 
 export interface OutputTensor {
-  data: Float32Array;
+  /** float32 for scores and boxes; int32 where a decoder says so (`outputType`). */
+  data: Float32Array | Int32Array;
   dims: readonly number[];
+}
+
+/** A model input a decoder feeds besides the image (the same every run for a given gate). */
+export interface DecoderInput {
+  data: BigInt64Array | Float32Array;
+  dims: number[];
 }
 
 export interface InputSize {
@@ -81,6 +88,11 @@ export interface Decoder {
   readonly numClasses: number | undefined;
   /** The outputs to fetch from session.run. */
   readonly outputNames: readonly string[];
+  /** Model inputs this decoder feeds (not the image), with their values for a gate. */
+  readonly inputNames?: readonly string[];
+  feeds?(gate: ScoreGate): Record<string, DecoderInput>;
+  /** The element type of an output when it is not float32. */
+  outputType?(name: string): 'int32' | undefined;
   /** Appends candidates (boxes in model input pixels, one class per box) scoring at least their class's gate. */
   decode(outputs: Readonly<Record<string, OutputTensor>>, gate: ScoreGate, out: Candidates): void;
 }

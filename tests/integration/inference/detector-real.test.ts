@@ -110,15 +110,23 @@ describe.skipIf(!HAVE)('detector on real photos with the bundled NanoDet', () =>
     const session = await ort.InferenceSession.create(MODEL);
     const f = await loadImageFrame(photo('dog.jpg'), { width: 416, height: 416 });
     // The model's own input (the bundled int8 model: the frame's uint8 bytes, NHWC).
-    const { layout } = inputLayout(session.inputMetadata, 416, 416);
+    const { layout } = inputLayout(session.inputMetadata.filter((m) => m.name === 'images'), 416, 416);
     const buf = new ArrayBuffer(inputByteLength(layout, 416, 416));
     fillInput(layout, f.data, buf, 416, 416);
     const view = inputView(layout, buf);
     const tensor = view instanceof Uint8Array ? new ort.Tensor('uint8', view, inputDims(layout, 416, 416)) : new ort.Tensor('float32', view, inputDims(layout, 416, 416));
-    const out = await session.run({ images: tensor });
+    // The int8 model returns only its candidate anchors (models/build/candidates.mjs): fed every class and a zero
+    // threshold, every anchor is a candidate, so its rows are the whole dense heads.
+    const out = await session.run({
+      images: tensor,
+      classes: new ort.Tensor('int64', BigInt64Array.from({ length: 80 }, (_, i) => BigInt(i)), [80]),
+      min_score: new ort.Tensor('float32', Float32Array.of(0), []),
+    });
     for (const s of [8, 16, 32]) {
-      const cls = out[`cls_s${s}`]!.data as Float32Array;
-      const reg = out[`reg_s${s}`]!.data as Float32Array;
+      expect(out[`anchors_s${s}`]!.data.length).toBe((416 / s) ** 2);
+      const cls = out[`scores_s${s}`]!.data as Float32Array;
+      const reg = out[`dists_s${s}`]!.data as Float32Array;
+      expect(cls.length).toBe((416 / s) ** 2 * 80);
       expect(cls.reduce((a, b) => Math.min(a, b))).toBeGreaterThanOrEqual(0);
       expect(cls.reduce((a, b) => Math.max(a, b))).toBeLessThanOrEqual(1);
       expect(reg.reduce((a, b) => Math.min(a, b))).toBeLessThan(0);
@@ -128,8 +136,9 @@ describe.skipIf(!HAVE)('detector on real photos with the bundled NanoDet', () =>
 
   it('detectImage() runs the default model once with defaults (road users only)', async () => {
     const res = await detectImage(photo('person.jpg'), { threads: 2 });
-    // The bundled int8 model takes the frame's bytes as they are (models/build/byte-input.mjs).
-    expect(res.model).toMatchObject({ decoder: 'nanodet', num_classes: 80, input_name: 'images', input_dims: [1, 416, 416, 3], input_layout: 'uint8_nhwc' });
+    // The bundled int8 model takes the frame's bytes as they are (models/build/byte-input.mjs) and returns only
+    // candidate anchors of the classes it is fed (candidates.mjs), so it does not say how many it scores.
+    expect(res.model).toMatchObject({ decoder: 'nanodet', num_classes: undefined, input_name: 'images', input_dims: [1, 416, 416, 3], input_layout: 'uint8_nhwc' });
     expect(res.detections.map((x) => x.class_name)).toEqual(['person']); // horse and dog are not road users
     expect(res.timing.model_ms).toBeGreaterThan(0);
   });

@@ -127,10 +127,14 @@ describe.skipIf(!HAVE)('models/nanodet-int8.onnx against fp32 through the agent 
       [fp32, int8] = [await start(FP32, resize), await start(INT8, resize)];
     });
 
-    it('the int8 model loads with the same outputs; its input takes the frame bytes (uint8 NHWC)', () => {
-      const { input_dims, input_layout, ...rest } = int8.modelInfo!;
-      expect({ input_dims, input_layout }).toEqual({ input_dims: [1, SIZE, SIZE, 3], input_layout: 'uint8_nhwc' });
-      expect(fp32.modelInfo).toMatchObject({ ...rest, input_dims: [1, 3, SIZE, SIZE], input_layout: 'float32_nchw' });
+    it('the int8 model takes the frame bytes (uint8 NHWC) and returns only candidate anchors of the same strides', () => {
+      expect(int8.modelInfo).toMatchObject({ input_name: 'images', input_dims: [1, SIZE, SIZE, 3], input_layout: 'uint8_nhwc', decoder: 'nanodet', num_classes: undefined });
+      expect(fp32.modelInfo).toMatchObject({ input_name: 'images', input_dims: [1, 3, SIZE, SIZE], input_layout: 'float32_nchw', decoder: 'nanodet', num_classes: 80 });
+      const strides = (names: string[], re: RegExp) => names.flatMap((n) => re.exec(n)?.[1] ?? []).sort();
+      const dense = strides(fp32.modelInfo!.outputs.map((o) => o.name), /^cls_s(\d+)$/);
+      expect(dense).toEqual(['16', '32', '8']);
+      expect(strides(int8.modelInfo!.outputs.map((o) => o.name), /^anchors_s(\d+)$/)).toEqual(dense);
+      expect(int8.modelInfo!.outputs.map((o) => o.name).filter((n) => /^(cls|reg)_/.test(n))).toEqual([]);
     });
 
     it.each(PHOTOS)('%s: every confident fp32 object found with IoU >= 0.9, none extra, mean score drop <= 0.05', async (photo) => {
@@ -217,7 +221,8 @@ function floatInputVariant(bytes: Uint8Array): Uint8Array {
   const dq = g.node!.find((n) => n.opType === 'DequantizeLinear' && n.input![0] === t.output![0])!;
   g.node = g.node!.map((n) => (n === t ? onnx.NodeProto.create({ name: 'images/QuantizeLinear', opType: 'QuantizeLinear', input: ['images', dq.input![1]!, dq.input![2]!], output: [t.output![0]!] }) : n));
   const shape = { dim: [1, 3, SIZE, SIZE].map((d) => ({ dimValue: d })) };
-  g.input = [onnx.ValueInfoProto.create({ name: 'images', type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape } } })];
+  // The image input replaced; the candidate outputs' own inputs (classes, min_score) kept.
+  g.input = [onnx.ValueInfoProto.create({ name: 'images', type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape } } }), ...g.input!.filter((v) => v.name !== 'images')];
   return onnx.ModelProto.encode(m).finish();
 }
 

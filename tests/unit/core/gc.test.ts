@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
-import { youngCollector } from '../../../core/gc.js';
+import { budgetedYoungCollector, youngCollector } from '../../../core/gc.js';
 
 const MB = 1024 * 1024;
 
@@ -23,6 +23,21 @@ describe('youngCollector', () => {
       after = process.memoryUsage().arrayBuffers;
     }
     expect(after - before).toBeLessThan(MB);
+  });
+
+  it('budgeted: collects once the buffers reported since the last collection reach the budget, not before', async () => {
+    youngCollector()();
+    const collect = budgetedYoungCollector(4 * MB);
+    const before = process.memoryUsage().arrayBuffers;
+    const runOf = (bytes: number) => new ArrayBuffer(bytes).byteLength;
+    for (let i = 0; i < 3; i++) collect(runOf(MB)); // 3 MB reported: under the budget
+    const settle = async (done: () => boolean) => {
+      for (let i = 0; i < 50 && !done(); i++) await new Promise((r) => setTimeout(r, 10));
+    };
+    expect(process.memoryUsage().arrayBuffers - before).toBeGreaterThanOrEqual(3 * MB);
+    collect(runOf(MB)); // the fourth reaches it
+    await settle(() => process.memoryUsage().arrayBuffers - before < MB);
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(MB);
   });
 
   it('leaves no gc behind for other code', () => {

@@ -104,6 +104,48 @@ describe('decoders', () => {
     expect(rowsOf(c)).toEqual([[0, 0.9, [8, 8, 24, 40]]]);
   });
 
+  it('nanodet reads the candidate layout (models/build/candidates.mjs): the rows of its anchors decode to the dense boxes', () => {
+    const dense = encodeScene('nanodet', scene, { ...size, numClasses: 3 });
+    const byName = tensors(dense);
+    const g: ScoreGate = { byClass: Float32Array.from([0.5, 0.3, Infinity]), other: Infinity };
+    // What the graph returns for these feeds: per level the anchors whose best fed class reaches min_score.
+    const emulate = (classes: number[], min: number) =>
+      dense
+        .filter((o) => o.name.startsWith('cls_s'))
+        .flatMap((o) => {
+          const s = o.name.slice('cls_s'.length);
+          const [, n, C] = o.dims as [number, number, number];
+          const reg = byName[`reg_s${s}`]!.data;
+          const W = reg.length / n;
+          const anchors = [...Array(n).keys()].filter((i) => Math.max(...classes.map((k) => o.data[i * C + k]!)) >= min);
+          return [
+            { name: `anchors_s${s}`, dims: [anchors.length], data: Int32Array.from(anchors) },
+            { name: `scores_s${s}`, dims: [1, anchors.length, classes.length], data: Float32Array.from(anchors.flatMap((i) => classes.map((k) => o.data[i * C + k]!))) },
+            { name: `dists_s${s}`, dims: [1, anchors.length, W], data: Float32Array.from(anchors.flatMap((i) => [...reg.subarray(i * W, (i + 1) * W)])) },
+          ];
+        });
+    const meta = emulate([0, 1], 0).map((o) => ({ name: o.name, dims: [o.dims[0] === 1 ? 1 : 'n', ...o.dims.slice(1).map((d, i) => (i === 0 ? 'n' : i === 1 && o.name.startsWith('scores') ? 'classes' : d))] }));
+    const dec = decoderFactory('nanodet').bind(meta, size, 3);
+    expect(dec.numClasses).toBeUndefined();
+    expect(dec.inputNames).toEqual(['classes', 'min_score']);
+    expect(dec.outputType?.('anchors_s8')).toBe('int32');
+    const feeds = dec.feeds!(g);
+    expect([...feeds.classes!.data]).toEqual([0n, 1n]);
+    expect(feeds.min_score!.data[0]).toBeCloseTo(0.3);
+    const outs = emulate([0, 1], feeds.min_score!.data[0] as number);
+    expect(outs.filter((o) => o.name.startsWith('anchors')).reduce((n, o) => n + o.data.length, 0)).toBe(2);
+    const c = new Candidates();
+    dec.decode(tensors(outs as ReturnType<typeof encodeScene>), g, c);
+    const d = new Candidates();
+    decoderFactory('nanodet').bind(dense, size, 3).decode(byName, g, d);
+    expect(rowsOf(c)).toEqual(rowsOf(d));
+    expect(rowsOf(c).map((r) => r[0]).sort()).toEqual([0, 1]);
+    // No class kept: an unreachable threshold, so the model returns no rows.
+    const none = dec.feeds!({ byClass: Float32Array.from([Infinity, Infinity, Infinity]), other: Infinity });
+    expect(none.min_score!.data[0]).toBe(Infinity);
+    expect(() => decoderFactory('nanodet').bind(meta.filter((o) => !o.name.startsWith('scores_s8')), size, 3)).toThrow(/anchors_s8 needs scores_s8/);
+  });
+
   it('nanodet finds its outputs by shape when they are not named cls_s*/reg_s*', () => {
     const outs = encodeScene('nanodet', scene, { ...size, numClasses: 3 }).map((o, i) => ({ ...o, name: `out${i}` }));
     const dec = decoderFactory('nanodet').bind(outs, size, 3);

@@ -1,6 +1,7 @@
 // The quantised model is what models/build/quantize.mjs produced (hash), and it is the QDQ model it claims to
 // be: the fp32 model's outputs, int8 per-channel Conv weights, 8-bit activations, float head outputs, and an input
-// that takes the camera's RGB bytes (uint8 NHWC) as the input quantiser's values (models/build/byte-input.mjs).
+// that takes the camera's RGB bytes (uint8 NHWC) as the input quantiser's values (models/build/byte-input.mjs), and
+// outputs that return only the candidate anchors of the classes fed (models/build/candidates.mjs).
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import onnxProto from 'onnx-proto';
@@ -22,7 +23,11 @@ describe('models/nanodet-int8.onnx', () => {
     const q = onnx.ModelProto.decode(bytes);
     const g = q.graph!;
     const input = g.input!.map((v) => [v.name, v.type!.tensorType!.elemType, v.type!.tensorType!.shape!.dim!.map((d) => Number(d.dimValue))]);
-    expect(input).toEqual([['images', DT.UINT8, [1, 416, 416, 3]]]);
+    expect(input).toEqual([
+      ['images', DT.UINT8, [1, 416, 416, 3]],
+      ['classes', DT.INT64, [0]], // symbolic: as many as fed
+      ['min_score', DT.FLOAT, []],
+    ]);
     const readers = g.node!.filter((n) => n.input!.includes('images'));
     expect(readers.map((n) => [n.opType, n.attribute!.map((a) => [a.name, a.ints!.map(Number)])])).toEqual([['Transpose', [['perm', [0, 3, 1, 2]]]]]);
     const dqs = g.node!.filter((n) => n.input![0] === readers[0]!.output![0]);
@@ -35,11 +40,16 @@ describe('models/nanodet-int8.onnx', () => {
     expect(q.docString).toMatch(/Input images: uint8 \[1,416,416,3\] RGB bytes/);
   });
 
-  it('is a QDQ model with the fp32 outputs: int8 per-channel Conv weights, float head outputs', () => {
+  it('is a QDQ model of the fp32 heads: int8 per-channel Conv weights, float head outputs, candidate anchors out', () => {
     const q = onnx.ModelProto.decode(bytes);
     const f = onnx.ModelProto.decode(readFileSync('models/nanodet.onnx'));
-    const io = (m: typeof q) => ({ input: m.graph!.input!.map((v) => v.name), output: m.graph!.output!.map((v) => [v.name, v.type!.tensorType!.elemType]) });
-    expect(io(q)).toEqual(io(f));
+    const outputs = (m: typeof q) => m.graph!.output!.map((v) => [v.name, v.type!.tensorType!.elemType]);
+    // Per stride of the fp32 model's cls_s*/reg_s*: anchors (int32), their scores and distance logits (float).
+    const strides = outputs(f).flatMap(([n]) => /^cls_s(\d+)$/.exec(n as string)?.[1] ?? []);
+    expect(strides).toEqual(['8', '16', '32']);
+    expect(outputs(q)).toEqual(strides.flatMap((s) => [[`anchors_s${s}`, DT.INT32], [`scores_s${s}`, DT.FLOAT], [`dists_s${s}`, DT.FLOAT]]));
+    // The dense heads are still computed inside: each candidate output gathers from the fp32 model's output tensor.
+    for (const [name] of outputs(f)) expect(q.graph!.node!.some((n) => n.opType === 'Gather' && n.input![0] === name), `${name} gathered`).toBe(true);
     expect(q.producerName).toBe('roadside-agent models/build/quantize.mjs');
 
     const inits = new Map(q.graph!.initializer!.map((t) => [t.name!, t]));
