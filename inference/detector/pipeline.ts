@@ -115,7 +115,9 @@ export class Pipeline {
         decoder: o.decoder,
         num_classes: decoder.numClasses,
       };
-      return new Pipeline(session, decoder, info, o, TensorClass);
+      const pipeline = new Pipeline(session, decoder, info, o, TensorClass);
+      if (own.length > 0) await pipeline.checkDecoderFeeds();
+      return pipeline;
     } catch (err) {
       await session.release();
       throw err;
@@ -150,6 +152,26 @@ export class Pipeline {
       );
     }
     return this.infer(this.tensor(input), frame, roi);
+  }
+
+  /**
+   * One run on a blank input with the decoder's feeds: a model that cannot take them (a kept class id beyond the
+   * classes it scores, when detector.class_names is longer than the model's list) fails here, at load, instead of
+   * on every frame.
+   */
+  private async checkDecoderFeeds(): Promise<void> {
+    const { input_width: w, input_height: h } = this.o;
+    const blank = this.tensor(new ArrayBuffer(inputByteLength(this.info.input_layout, w, h)));
+    try {
+      await this.session.run({ [this.info.input_name]: blank, ...this.extra }, this.decoder.outputNames);
+    } catch (err) {
+      const fed = Object.entries(this.extra).map(([name, t]) => `${name} [${Array.from(t.data as ArrayLike<unknown>, String).join(', ')}]`);
+      throw new DetectorError(
+        'DETECTOR_MODEL_MISMATCH',
+        `the model refuses its ${this.info.decoder} feeds (${fed.join('; ')}): ${(err as Error).message}; are detector.class_names the model's classes?`,
+        { cause: err },
+      );
+    }
   }
 
   /** session.run alone on the in-process input buffer (benchmarks: the model's own ceiling). */

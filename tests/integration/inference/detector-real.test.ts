@@ -11,6 +11,7 @@ import { DEFAULT_MODEL, packageRoot } from '../../../core/paths.js';
 import { DetectorSchema } from '../../../config/schema/detector.js';
 import { Detector, detectImage, iou, loadImageFrame, type Detection } from '../../../inference/detector/index.js';
 import { fillInput, inputByteLength, inputDims, inputLayout, inputView } from '../../../inference/detector/input.js';
+import { Pipeline, type PipelineOptions } from '../../../inference/detector/pipeline.js';
 
 const MODEL = DEFAULT_MODEL();
 const photo = (name: string) => join(packageRoot(), 'tests', 'fixtures', 'photos', name);
@@ -132,6 +133,22 @@ describe.skipIf(!HAVE)('detector on real photos with the bundled NanoDet', () =>
       expect(reg.reduce((a, b) => Math.min(a, b))).toBeLessThan(0);
     }
     await session.release();
+  });
+
+  it('the candidate model refuses, at load, a kept class it does not score (class_names longer than its 80)', async () => {
+    const opts = (kept: number): PipelineOptions => {
+      const byClass = new Array<number>(100).fill(Infinity);
+      byClass[kept] = 0.3;
+      const class_names = Array.from({ length: 100 }, (_, i) => `c${i}`);
+      return { model_path: MODEL, threads: 1, spinning: false, decoder: 'nanodet', input_width: 416, input_height: 416, class_names, gate: { byClass, other: Infinity }, nms_iou: 0.5, min_area_px: 0, max_detections: 10 };
+    };
+    await expect(Pipeline.create(opts(95))).rejects.toMatchObject({
+      code: 'DETECTOR_MODEL_MISMATCH',
+      message: expect.stringMatching(/refuses its nanodet feeds \(classes \[95\]; min_score \[0\.3.*detector\.class_names/),
+    });
+    // The same names keeping a class the model has: it loads.
+    const ok = await Pipeline.create(opts(7));
+    await ok.release();
   });
 
   it('detectImage() runs the default model once with defaults (road users only)', async () => {
