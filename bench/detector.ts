@@ -12,10 +12,9 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { silentLogger } from '../core/log.js';
-import { DEFAULT_MODEL, packageRoot } from '../core/paths.js';
+import { packageRoot } from '../core/paths.js';
 import { DetectorSchema, type DetectorConfig } from '../config/schema/detector.js';
-import { buildGate, resolveClassNames } from '../inference/detector/classes.js';
-import { Detector, type DetectorConfigInput } from '../inference/detector/detector.js';
+import { Detector, pipelineOptions, type DetectorConfigInput } from '../inference/detector/detector.js';
 import { loadImageFrame } from '../inference/detector/image.js';
 import { Pipeline } from '../inference/detector/pipeline.js';
 import type { DetectorFrame } from '../inference/detector/types.js';
@@ -39,20 +38,7 @@ function percentile(sorted: number[], p: number): number {
 }
 
 async function rawModel(cfg: DetectorConfig, frame: DetectorFrame, seconds: number): Promise<{ mean: number; min: number; median: number; p95: number; per_s: number; pre_ms: number; post_ms: number }> {
-  const names = resolveClassNames(cfg);
-  const pipeline = await Pipeline.create({
-    model_path: cfg.model_path ?? DEFAULT_MODEL(),
-    threads: cfg.threads,
-    spinning: cfg.spinning,
-    decoder: cfg.decoder,
-    input_width: cfg.input_size.width,
-    input_height: cfg.input_size.height,
-    class_names: names,
-    gate: buildGate(cfg, names),
-    nms_iou: cfg.nms_iou,
-    min_area_px: cfg.min_area_px,
-    max_detections: cfg.max_detections,
-  });
+  const pipeline = await Pipeline.create(pipelineOptions(cfg));
   try {
     // One full run fills the input buffer with the photo (and warms up); then session.run alone.
     const pre: number[] = [];

@@ -14,7 +14,7 @@ import { DetectorError } from './errors.js';
 import type { PolygonPoints } from './geometry.js';
 import { nextRunId } from './handoff.js';
 import { loadImageFrame } from './image.js';
-import type { ModelInfo } from './pipeline.js';
+import type { ModelInfo, PipelineOptions } from './pipeline.js';
 import { fillInput } from './input.js';
 import type { WorkerDebug, WorkerInit } from './protocol.js';
 import { FrameScheduler, type Pending } from './scheduler.js';
@@ -44,6 +44,25 @@ export interface DetectorOptions extends DetectorHooks {
 export interface DetectorEvents {
   restart: [RestartEvent];
   fatal: [DetectorError];
+}
+
+/** The detector's pipeline (worker side) for a detector config: the model, its threads, class names and score gate. */
+export function pipelineOptions(cfg: DetectorConfig, decoder_options?: DecoderOptions): PipelineOptions {
+  const class_names = resolveClassNames(cfg);
+  return {
+    model_path: cfg.model_path ?? DEFAULT_MODEL(),
+    threads: cfg.threads,
+    spinning: cfg.spinning,
+    decoder: cfg.decoder,
+    ...(decoder_options ? { decoder_options } : {}),
+    input_width: cfg.input_size.width,
+    input_height: cfg.input_size.height,
+    class_names,
+    gate: buildGate(cfg, class_names),
+    nms_iou: cfg.nms_iou,
+    min_area_px: cfg.min_area_px,
+    max_detections: cfg.max_detections,
+  };
 }
 
 /**
@@ -119,22 +138,8 @@ export class Detector extends EventEmitter<DetectorEvents> implements Module {
   async start(signal?: AbortSignal): Promise<void> {
     if (this.state !== 'stopped') throw new DetectorError('DETECTOR_CONFIG', `detector already ${this.state}`);
     const cfg = this.cfg;
-    const class_names = resolveClassNames(cfg);
     const init: WorkerInit = {
-      pipeline: {
-        model_path: cfg.model_path ?? DEFAULT_MODEL(),
-        threads: cfg.threads,
-        spinning: cfg.spinning,
-        decoder: cfg.decoder,
-        decoder_options: this.opts.decoder_options,
-        input_width: cfg.input_size.width,
-        input_height: cfg.input_size.height,
-        class_names,
-        gate: buildGate(cfg, class_names),
-        nms_iou: cfg.nms_iou,
-        min_area_px: cfg.min_area_px,
-        max_detections: cfg.max_detections,
-      },
+      pipeline: pipelineOptions(cfg, this.opts.decoder_options),
       debug: this.opts.debug,
     };
     this.state = 'starting';
@@ -147,7 +152,7 @@ export class Detector extends EventEmitter<DetectorEvents> implements Module {
     }
     this.state = 'running';
     this.log.info(
-      { model: init.pipeline.model_path, decoder: cfg.decoder, threads: cfg.threads, spinning: cfg.spinning, input: this.info.input_dims, classes: class_names.length },
+      { model: init.pipeline.model_path, decoder: cfg.decoder, threads: cfg.threads, spinning: cfg.spinning, input: this.info.input_dims, classes: init.pipeline.class_names.length },
       'detector ready',
     );
     this.dispatch();
