@@ -154,11 +154,7 @@ export class Pipeline {
     return this.infer(this.tensor(input), frame, roi);
   }
 
-  /**
-   * One run on a blank input with the decoder's feeds: a model that cannot take them (a kept class id beyond the
-   * classes it scores, when detector.class_names is longer than the model's list) fails here, at load, instead of
-   * on every frame.
-   */
+  /** One run on a blank input with the decoder's feeds: feeds the model refuses (a kept class it does not score) fail at load. */
   private async checkDecoderFeeds(): Promise<void> {
     const { input_width: w, input_height: h } = this.o;
     const blank = this.tensor(new ArrayBuffer(inputByteLength(this.info.input_layout, w, h)));

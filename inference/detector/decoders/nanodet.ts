@@ -134,6 +134,21 @@ class ActiveClasses {
   }
 }
 
+/** The kept class k scoring highest at values[base + (ids ? ids[k] : k)] among those reaching thr[k]; -1 if none. */
+function bestKept(values: Float32Array | Int32Array, base: number, ids: Int32Array | null, thr: Float32Array): number {
+  let best = -1;
+  let bestScore = -Infinity;
+  for (let k = 0; k < thr.length; k++) {
+    const v = values[base + (ids ? ids[k]! : k)]!;
+    if (v > bestScore && v >= thr[k]!) [best, bestScore] = [k, v];
+  }
+  return best;
+}
+
+function probability(v: number, logits: boolean): number {
+  return logits ? 1 / (1 + Math.exp(-v)) : v;
+}
+
 /** Appends anchor `i`'s box: its four distances are the expectations of the `bins` logits at reg[at..]. */
 function pushBox(out: Candidates, level: Level, off: number, i: number, reg: Float32Array, at: number, bins: number, score: number, cls: number): void {
   const s = level.stride;
@@ -182,18 +197,8 @@ class NanodetDecoder implements Decoder {
           for (let c = 1; c < C; c++) if (cls[base + c]! > m) m = cls[base + c]!;
           if (m < min) continue;
         }
-        let best = -1;
-        let bestScore = -Infinity;
-        for (let k = 0; k < A; k++) {
-          const v = cls[base + ids[k]!]!;
-          if (v > bestScore && v >= thr[k]!) {
-            bestScore = v;
-            best = ids[k]!;
-          }
-        }
-        if (best < 0) continue;
-        const score = this.opts.logits ? 1 / (1 + Math.exp(-bestScore)) : bestScore;
-        pushBox(out, level, off, i, reg, i * 4 * bins, bins, score, best);
+        const k = bestKept(cls, base, ids, thr);
+        if (k >= 0) pushBox(out, level, off, i, reg, i * 4 * bins, bins, probability(cls[base + ids[k]!]!, this.opts.logits), ids[k]!);
       }
     }
   }
@@ -279,18 +284,8 @@ class NanodetCandidateDecoder implements Decoder {
       const scores = outputs[level.cls]!.data;
       const dists = outputs[level.reg]!.data as Float32Array;
       for (let j = 0; j < anchors.length; j++) {
-        let best = -1;
-        let bestScore = -Infinity;
-        for (let k = 0; k < K; k++) {
-          const v = scores[j * K + k]!;
-          if (v > bestScore && v >= thr[k]!) {
-            bestScore = v;
-            best = ids[k]!;
-          }
-        }
-        if (best < 0) continue;
-        const score = this.opts.logits ? 1 / (1 + Math.exp(-bestScore)) : bestScore;
-        pushBox(out, level, off, anchors[j]!, dists, j * 4 * bins, bins, score, best);
+        const k = bestKept(scores, j * K, null, thr);
+        if (k >= 0) pushBox(out, level, off, anchors[j]!, dists, j * 4 * bins, bins, probability(scores[j * K + k]!, this.opts.logits), ids[k]!);
       }
     }
   }
