@@ -159,7 +159,7 @@ export class Pipeline {
     const { input_width: w, input_height: h } = this.o;
     const blank = this.tensor(new ArrayBuffer(inputByteLength(this.info.input_layout, w, h)));
     try {
-      await this.session.run({ [this.info.input_name]: blank, ...this.extra }, this.decoder.outputNames);
+      await this.runSession(blank);
     } catch (err) {
       const fed = Object.entries(this.extra).map(([name, t]) => `${name} [${Array.from(t.data as ArrayLike<unknown>, String).join(', ')}]`);
       throw new DetectorError(
@@ -172,11 +172,16 @@ export class Pipeline {
 
   /** session.run alone on the in-process input buffer (benchmarks: the model's own ceiling). */
   async runModelOnly(): Promise<void> {
-    await this.session.run({ [this.info.input_name]: this.ownInput().tensor, ...this.extra }, this.decoder.outputNames);
+    await this.runSession(this.ownInput().tensor);
   }
 
   async release(): Promise<void> {
     await this.session.release();
+  }
+
+  /** session.run on an image with the decoder's own feeds, fetching the decoder's outputs. */
+  private runSession(image: Tensor): Promise<InferenceSession.ReturnType> {
+    return this.session.run({ [this.info.input_name]: image, ...this.extra }, this.decoder.outputNames);
   }
 
   private tensor(input: ArrayBuffer): Tensor {
@@ -196,7 +201,7 @@ export class Pipeline {
     const t1 = performance.now();
     let raw: InferenceSession.ReturnType;
     try {
-      raw = await this.session.run({ [this.info.input_name]: tensor, ...this.extra }, this.decoder.outputNames);
+      raw = await this.runSession(tensor);
     } catch (err) {
       throw new DetectorError('DETECTOR_RUN_FAILED', `session.run failed: ${(err as Error).message}`, { cause: err });
     }
