@@ -291,12 +291,24 @@ class NanodetCandidateDecoder implements Decoder {
   }
 }
 
-/** Softmax over `bins` logits starting at `at`, then the expected bin index. */
+/**
+ * Softmax over `bins` logits starting at `at`, then the expected bin index. One pass without the max shift (the
+ * agent runs V8 without its optimising compiler, core/runtime-env.ts, where each loop costs): float64 exp is exact
+ * for logits below ~700; larger ones overflow the sum, and those rows take the shifted pass.
+ */
 function expectation(reg: Float32Array, at: number, bins: number): number {
-  let max = -Infinity;
-  for (let j = 0; j < bins; j++) if (reg[at + j]! > max) max = reg[at + j]!;
   let sum = 0;
   let acc = 0;
+  for (let j = 0; j < bins; j++) {
+    const e = Math.exp(reg[at + j]!);
+    sum += e;
+    acc += e * j;
+  }
+  if (sum > 0 && sum < Infinity) return acc / sum;
+  let max = -Infinity;
+  for (let j = 0; j < bins; j++) if (reg[at + j]! > max) max = reg[at + j]!;
+  sum = 0;
+  acc = 0;
   for (let j = 0; j < bins; j++) {
     const e = Math.exp(reg[at + j]! - max);
     sum += e;

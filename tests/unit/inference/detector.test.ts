@@ -95,6 +95,16 @@ describe('decoders', () => {
     expect(rowsOf(c2)).toEqual([[0, 0.9, [30, 30, 60, 62]]]);
   });
 
+  it('nanodet box distances survive logits that overflow or underflow exp (softmax is shift-invariant)', () => {
+    for (const shift of [0, 800, -800]) {
+      const outs = encodeScene('nanodet', scene, { ...size, numClasses: 3 });
+      for (const o of outs) if (o.name.startsWith('reg')) o.data = o.data.map((v) => v + shift);
+      const c = new Candidates();
+      decoderFactory('nanodet').bind(outs, size, 3).decode(tensors(outs), gate(3), c);
+      expect(rowsOf(c).sort((a, b) => (a[0] as number) - (b[0] as number)), `shift ${shift}`).toEqual([...expected].sort((a, b) => (a[0] as number) - (b[0] as number)));
+    }
+  });
+
   it('nanodet applies a sigmoid when the class outputs are logits', () => {
     const outs = encodeScene('nanodet', [{ class_id: 0, score: 0.9, box: [8, 8, 24, 40] }], { ...size, numClasses: 2 });
     for (const o of outs) if (o.name.startsWith('cls')) o.data = o.data.map((p) => (p > 0 ? Math.log(p / (1 - p)) : -20));
