@@ -22,7 +22,7 @@ import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { silentLogger } from '../core/log.js';
 import { DEFAULT_MODEL, packageRoot } from '../core/paths.js';
-import { AGENT_RUNTIME_ENV } from '../core/runtime-env.js';
+import { AGENT_NODE_FLAGS, AGENT_RUNTIME_ENV } from '../core/runtime-env.js';
 import type { SessionMemoryOptions } from '../inference/detector/session.js';
 import { procMemoryMb } from '../testkit/proc-stats.js';
 
@@ -178,10 +178,13 @@ const PLAIN_NODE: NodeJS.ProcessEnv = Object.fromEntries(Object.keys(AGENT_RUNTI
 
 /**
  * One part in a fresh node (this file with --part), with the loader flags this process runs with, in the agent's
- * runtime environment unless `env` overrides it (undefined values remove a variable).
+ * runtime environment and with its V8 flags, or as plain node when `env` is PLAIN_NODE (undefined values remove a
+ * variable).
  */
 function runPart(name: string, model: string, variant = 'default', env: NodeJS.ProcessEnv = {}): Promise<Record<string, number>> {
-  const args = [...process.execArgv, '--expose-gc', fileURLToPath(import.meta.url), '--part', name, '--model', model, '--variant', variant];
+  const loader = process.execArgv.filter((f) => !AGENT_NODE_FLAGS.includes(f));
+  const v8 = env === PLAIN_NODE ? [] : AGENT_NODE_FLAGS;
+  const args = [...v8, ...loader, '--expose-gc', fileURLToPath(import.meta.url), '--part', name, '--model', model, '--variant', variant];
   const merged: NodeJS.ProcessEnv = { ...process.env, ...AGENT_RUNTIME_ENV, ...env };
   for (const [k, v] of Object.entries(merged)) if (v === undefined) delete merged[k];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env: merged });

@@ -1,6 +1,6 @@
 /**
  * The agent's resident memory as a box runs it: the real agent (dist/cli/main.js run, so build first) with the
- * deployed process environment (core/runtime-env.ts AGENT_RUNTIME_ENV) against a real external mosquitto on a free
+ * deployed process environment and V8 flags (core/runtime-env.ts AGENT_RUNTIME_ENV, AGENT_NODE_FLAGS) against a real external mosquitto on a free
  * loopback port (MQTT 5, no embedded broker), with N file cameras looping the demo clip at the demo's
  * detection_fps, each with the demo's lines and zones (ids cam1..camN).
  *
@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parse, stringify } from 'yaml';
 import { packageRoot } from '../core/paths.js';
-import { AGENT_RUNTIME_ENV } from '../core/runtime-env.js';
+import { AGENT_NODE_FLAGS, AGENT_RUNTIME_ENV } from '../core/runtime-env.js';
 import { Mosquitto } from '../testkit/mosquitto.js';
 import { freePort } from '../testkit/ports.js';
 import { listChildren, spawnGuarded, terminate } from '../testkit/processes.js';
@@ -149,7 +149,7 @@ export async function benchRss(opts: RssBenchOptions): Promise<Record<string, nu
   const { NODE_OPTIONS: _ignored, ...env } = process.env;
   let agent: ChildProcess | undefined;
   try {
-    agent = spawnGuarded(process.execPath, [join(root, 'dist/cli/main.js'), 'run', '--config', config], {
+    agent = spawnGuarded(process.execPath, [...AGENT_NODE_FLAGS, join(root, 'dist/cli/main.js'), 'run', '--config', config], {
       stdio: ['ignore', 'ignore', 'inherit'],
       env: { ...env, ...AGENT_RUNTIME_ENV },
     });

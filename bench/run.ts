@@ -13,10 +13,12 @@
  * run with the other bundled model (fp32 or int8, whichever is not the default) when it exists, in sections
  * suffixed with its kind (e.g. memory_fp32, cameras_fp32, rss_fp32).
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_MODEL, packageRoot } from '../core/paths.js';
+import { AGENT_NODE_FLAGS } from '../core/runtime-env.js';
 import { benchAnalytics } from './analytics.js';
 import { benchCameras } from './cameras.js';
 import { benchDetector } from './detector.js';
@@ -28,6 +30,13 @@ import { benchPipeline } from './pipeline.js';
 import { benchPlates } from './plates.js';
 import { benchPreview } from './preview.js';
 import { benchRss, benchRssCameras, benchSoak } from './rss.js';
+
+// Every figure as a box sees it: this process, and the children that inherit its flags (pipeline), run with the
+// agent's V8 flags (core/runtime-env.ts). The agent itself (rss, soak) and the memory parts are started with them.
+if (!AGENT_NODE_FLAGS.every((f) => process.execArgv.includes(f))) {
+  const again = spawnSync(process.execPath, [...AGENT_NODE_FLAGS, ...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit' });
+  process.exit(again.status ?? 1);
+}
 
 const { values } = parseArgs({
   options: { quick: { type: 'boolean' }, only: { type: 'string' }, model: { type: 'string' }, check: { type: 'boolean' }, 'soak-s': { type: 'string' } },

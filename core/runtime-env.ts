@@ -26,3 +26,15 @@ export const AGENT_RUNTIME_ENV: Readonly<Record<string, string>> = {
   NODE_OPTIONS: '--max-semi-space-size=1',
   ...ORT_OFFLINE_ENV,
 };
+
+/**
+ * The V8 flags the agent is started with (`node <flags> dist/cli/main.js run`: the unit's ExecStart, the image's
+ * ENTRYPOINT, the benchmarks; V8 flags are not allowed in NODE_OPTIONS). Lite mode runs JavaScript in V8's
+ * interpreter only, with feedback allocated lazily: no optimising compiler means none of its code pages touched and
+ * no optimised code kept, ~9 MB less RSS for the agent with one camera (160 → 149 MB). The agent's JavaScript is
+ * plumbing around ffmpeg and ONNX Runtime, so frames/s and cameras per box do not change; its own per-frame work does
+ * get slower (post-processing ~0.06 → 0.3 ms a run on a crowded frame, the main thread's share of a frame ~0.2 →
+ * 0.5 ms). WebAssembly is off with it (named here so V8 does not warn at every start); the agent uses none.
+ * Measured: docs/performance.md.
+ */
+export const AGENT_NODE_FLAGS: readonly string[] = ['--lite-mode', '--no-expose-wasm'];

@@ -26,7 +26,7 @@ teardown() { common_teardown; }
   for line in 'Type=simple' 'User=roadside' 'Restart=on-failure' 'WatchdogSec=60s' 'NotifyAccess=all' \
     'EnvironmentFile=-/etc/roadside-agent/secrets.env' 'NoNewPrivileges=yes' 'ProtectSystem=strict' \
     'ReadWritePaths=/var/lib/roadside-agent /etc/roadside-agent' 'PrivateTmp=yes' 'ProtectHome=yes' 'RestartPreventExitStatus=64 78' \
-    'ExecStart=/usr/bin/node /opt/roadside-agent/current/dist/cli/main.js run --config /etc/roadside-agent/agent.yaml' \
+    'ExecStart=/usr/bin/node --lite-mode --no-expose-wasm /opt/roadside-agent/current/dist/cli/main.js run --config /etc/roadside-agent/agent.yaml' \
     'WantedBy=multi-user.target'; do
     grep -qxF "$line" "$unit" || { echo "missing in unit: $line"; false; }
   done

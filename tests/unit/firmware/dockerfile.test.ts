@@ -3,6 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ignoredBy, parseDockerfile, parseDockerignore, stages, type Instruction } from '../../../testkit/dockerfile.js';
+import { AGENT_NODE_FLAGS } from '../../../core/runtime-env.js';
 
 const ORT_SKIP = 'ONNXRUNTIME_NODE_INSTALL=skip';
 const REQUIRED_LABELS = ['title', 'description', 'version', 'revision', 'created', 'licenses'].map((k) => `org.opencontainers.image.${k}`);
@@ -82,7 +83,8 @@ export function lintDockerfile(text: string): string[] {
   const labels = find('LABEL').map((i) => i.args).join(' ');
   for (const l of REQUIRED_LABELS) if (!labels.includes(`${l}=`)) report(last.from, `missing LABEL ${l}`);
 
-  if (JSON.stringify(jsonArray(entry?.args ?? '')) !== JSON.stringify(['node', 'dist/cli/main.js'])) report(entry ?? last.from, 'ENTRYPOINT must be ["node","dist/cli/main.js"] (exec form)');
+  const wantEntry = ['node', ...AGENT_NODE_FLAGS, 'dist/cli/main.js'];
+  if (JSON.stringify(jsonArray(entry?.args ?? '')) !== JSON.stringify(wantEntry)) report(entry ?? last.from, `ENTRYPOINT must be ${JSON.stringify(wantEntry)} (exec form)`);
   const cmd = find('CMD').at(-1);
   if (JSON.stringify(jsonArray(cmd?.args ?? '')) !== JSON.stringify(['run', '--config', '/etc/roadside-agent/agent.yaml'])) report(cmd ?? last.from, 'CMD must be ["run","--config","/etc/roadside-agent/agent.yaml"] (exec form)');
   return problems;
@@ -140,7 +142,8 @@ describe('Dockerfile.arm64', () => {
     ['recommends', (t) => t.replace('install -y --no-install-recommends ffmpeg', 'install -y ffmpeg'), /--no-install-recommends/],
     ['apt lists kept', (t) => t.replace(/(ffmpeg \\\n)\s*&& rm -rf \/var\/lib\/apt\/lists\/\* \\\n/, '$1'), /apt lists not cleaned/],
     ['a missing label', (t) => t.replace(/\s*org\.opencontainers\.image\.revision="\$\{REVISION\}" \\/, ''), /missing LABEL org\.opencontainers\.image\.revision/],
-    ['shell-form ENTRYPOINT', (t) => t.replace('ENTRYPOINT ["node", "dist/cli/main.js"]', 'ENTRYPOINT node dist/cli/main.js'), /ENTRYPOINT must be/],
+    ['shell-form ENTRYPOINT', (t) => t.replace(/^ENTRYPOINT \[.*\]$/m, 'ENTRYPOINT node dist/cli/main.js'), /ENTRYPOINT must be/],
+    ['ENTRYPOINT without the V8 flags', (t) => t.replace(/^ENTRYPOINT \[.*\]$/m, 'ENTRYPOINT ["node", "dist/cli/main.js"]'), /ENTRYPOINT must be/],
     ['another CMD', (t) => t.replace('CMD ["run", "--config", "/etc/roadside-agent/agent.yaml"]', 'CMD ["run"]'), /CMD must be/],
     ['no VOLUME', (t) => t.replace(/^VOLUME .*$/m, ''), /no VOLUME/],
     ['a compiler in the runtime', (t) => t.replace('--no-install-recommends ffmpeg', '--no-install-recommends ffmpeg g++'), /compiler toolchain in the runtime/],

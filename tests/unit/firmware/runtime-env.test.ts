@@ -1,8 +1,9 @@
-// The deployed process environment (core/runtime-env.ts) is written out twice: in the systemd unit that
-// firmware-scripts/install.sh generates and in Dockerfile.arm64's runtime ENV. Both must carry the constant's values.
+// The deployed process environment and V8 flags (core/runtime-env.ts) are written out twice: in the systemd unit
+// that firmware-scripts/install.sh generates and in Dockerfile.arm64's runtime stage. Both must carry the constants.
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { AGENT_RUNTIME_ENV } from '../../../core/runtime-env.js';
+import { AGENT_NODE_FLAGS, AGENT_RUNTIME_ENV } from '../../../core/runtime-env.js';
 import { parseDockerfile, stages } from '../../../testkit/dockerfile.js';
 
 const INSTALL = readFileSync('firmware-scripts/install.sh', 'utf8');
@@ -71,5 +72,38 @@ describe('AGENT_RUNTIME_ENV in the unit and the image', () => {
     const second = DOCKERFILE.indexOf('\n', first);
     const movedUp = `${DOCKERFILE.slice(0, second + 1)}ENV ${key}=${value}\n${changed.slice(second + 1)}`;
     expect(mismatches(dockerEnv(movedUp), AGENT_RUNTIME_ENV)).toEqual([`${key}: other ≠ ${value}`]);
+  });
+});
+
+/** The node flags of the unit's ExecStart: what stands between the node binary and the agent's script. */
+export function unitNodeFlags(installSh: string): string[] | undefined {
+  const m = /^ExecStart=\S+ (.*?)\s*\S+\/dist\/cli\/main\.js /m.exec(installSh);
+  return m ? m[1]!.split(/\s+/).filter(Boolean) : undefined;
+}
+
+describe('AGENT_NODE_FLAGS in the unit and the image', () => {
+  it('the unit starts node with exactly the flags, before the script', () => {
+    expect(AGENT_NODE_FLAGS.length).toBeGreaterThan(0);
+    expect(unitNodeFlags(INSTALL)).toEqual([...AGENT_NODE_FLAGS]);
+    expect(unitNodeFlags(INSTALL.replace(` ${AGENT_NODE_FLAGS[0]} `, ' '))).not.toEqual([...AGENT_NODE_FLAGS]);
+  });
+
+  it("the image's ENTRYPOINT carries them (exec form, checked in dockerfile.test.ts too)", () => {
+    const runtime = stages(parseDockerfile(DOCKERFILE)).at(-1)!;
+    const entry = JSON.parse(runtime.body.find((i) => i.cmd === 'ENTRYPOINT')!.args) as string[];
+    expect(entry.slice(1, -1)).toEqual([...AGENT_NODE_FLAGS]);
+  });
+
+  it('`npm start` (the demo) runs the agent with them', () => {
+    const start = (JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: Record<string, string> }).scripts.start!;
+    expect(start).toContain(`node ${AGENT_NODE_FLAGS.join(' ')} dist/cli/main.js run`);
+  });
+
+  it('node accepts them', () => {
+    const r = spawnSync(process.execPath, [...AGENT_NODE_FLAGS, '-e', 'process.stdout.write(String(typeof WebAssembly))'], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    // No warning at each start of the agent, and WebAssembly off as the constant's comment says.
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('undefined');
   });
 });
