@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WireEventSchema } from '../../../contract/event.js';
 import { HealthMessage } from '../../../contract/health.js';
 import { BirthPayload } from '../../../contract/birth.js';
+import { AGENT_NODE_FLAGS, AGENT_RUNTIME_ENV } from '../../../core/runtime-env.js';
 import { DEMO_CLIP } from '../../../testkit/clips.js';
 import { Mosquitto } from '../../../testkit/mosquitto.js';
 import { connectMqtt, endMqtt } from '../../../testkit/mqtt.js';
@@ -56,8 +57,9 @@ async function writeConfig(name: string, extra: { drain_rate_per_s?: number } = 
   return file;
 }
 
+/** The agent as a box starts it: its V8 flags and process environment (core/runtime-env.ts). */
 function startAgent(config: string): ChildProcess {
-  const child = spawn(process.execPath, [BIN, 'run', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...AGENT_NODE_FLAGS, BIN, 'run', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...AGENT_RUNTIME_ENV } });
   child.stdout.resume();
   child.stderr.resume();
   onProcessExit(() => child.kill('SIGKILL'));

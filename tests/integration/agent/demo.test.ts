@@ -1,15 +1,17 @@
 // The README's first command: the agent on the embedded demo defaults shows what a center receives.
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { AGENT_NODE_FLAGS } from '../../../core/runtime-env.js';
 import { duplicateKeys } from '../../../testkit/json-keys.js';
 import { freePort } from '../../../testkit/ports.js';
 import { onProcessExit } from '../../../testkit/processes.js';
 import { makeTempDir } from '../../../testkit/tmp.js';
 
 describe('demo (npm start)', () => {
+  // As `npm start` runs it: with the agent's V8 flags (interpreter only).
   it('runs on config/examples/demo.yaml: real detections reach the embedded broker; SIGTERM stops it cleanly', async () => {
     const env = { ...process.env, ROADSIDE_DATA_DIR: makeTempDir('demo'), ROADSIDE_MQTT_URL: `mqtt://127.0.0.1:${await freePort()}`, ROADSIDE_STATUS_PORT: String(await freePort()), ROADSIDE_LOG_LEVEL: 'debug' };
-    const child = spawn(process.execPath, ['dist/cli/main.js', 'run', '--config', 'config/examples/demo.yaml'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [...AGENT_NODE_FLAGS, 'dist/cli/main.js', 'run', '--config', 'config/examples/demo.yaml'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
     onProcessExit(() => child.kill('SIGKILL'));
     const lines: Record<string, unknown>[] = [];
     const raw: string[] = [];
