@@ -3,9 +3,11 @@
  * `run` and `analyze` use it) over the demo clip with the fps limit off, against the model's own ceiling measured
  * in the same process, in alternating rounds. (The agent's RSS: bench/rss.ts.)
  *
- * Two placements, each in a fresh node process: `shared` (ffmpeg, node and ONNX Runtime's threads share every
- * core, as on a box) and `pinned` (`taskset -c 1` for ffmpeg, node and ONNX Runtime with one thread on core 0:
- * decoding costs the model nothing). The gap to the raw model is attributed, the three factors multiplying to
+ * Three placements, each in a fresh node process: `shared` (ffmpeg, node and ONNX Runtime's threads share every
+ * core, as on a box), `pinned` (`taskset -c 1` for ffmpeg, node and ONNX Runtime with one thread on core 0:
+ * decoding costs the model nothing) and `dedicated` (ffmpeg and node on core 1, the detector's thread alone on
+ * core 0 through detector.cpus: neither decoding nor the main thread costs the model anything, so what is left of
+ * the gap is the hand-off itself). The gap to the raw model is attributed, the three factors multiplying to
  * pipeline_vs_raw_model:
  *   contention  raw model ms / model ms inside the pipeline (cores shared with decoding and the main thread)
  *   hand-off    busy_share_pct: session.run time / time a frame was waiting (pre/post not overlapped, messages)
@@ -14,7 +16,7 @@
  * Each round plays the demo clip `passes` times back to back (5 by default, 1 000 frames): a camera runs for days, so
  * the figure is the steady state; ffmpeg's start is reported apart (pipeline_first_frame_ms).
  *
- *   npx tsx bench/pipeline.ts [--rounds 3] [--passes 5] [--model models/nanodet.onnx] [--placements shared,pinned]
+ *   npx tsx bench/pipeline.ts [--rounds 3] [--passes 5] [--model models/nanodet.onnx] [--placements shared,pinned,dedicated]
  */
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -35,7 +37,7 @@ import { benchDetector } from './detector.js';
 
 const r2 = (v: number) => Math.round(v * 100) / 100;
 
-export type Placement = 'shared' | 'pinned';
+export type Placement = 'shared' | 'pinned' | 'dedicated';
 
 export interface PipelineBenchOptions {
   rounds?: number;
@@ -64,10 +66,12 @@ interface Round {
   events: number;
 }
 
-function demoConfig(model: string | undefined, threads: number | undefined): Config {
+/** The demo config; `pinned` and `dedicated` run ONNX Runtime on one thread, `dedicated` pins it to core 0. */
+function demoConfig(model: string | undefined, placement: Placement): Config {
   const { config } = loadConfig(join(packageRoot(), 'config/examples/demo.yaml'), {});
   if (model) config.detector.model_path = model;
-  if (threads) config.detector.threads = threads;
+  if (placement !== 'shared') config.detector.threads = 1;
+  if (placement === 'dedicated') config.detector.cpus = [0];
   return config;
 }
 
@@ -117,8 +121,8 @@ async function pipelineOverClip(config: Config, ffmpegPath: string | undefined, 
 }
 
 /** The raw model for 2 s before and 2 s after the pipeline over the whole clip: the same load for both. */
-async function oneRound(model: string | undefined, threads: number | undefined, ffmpegPath: string | undefined, passes: number): Promise<Round> {
-  const config = demoConfig(model, threads);
+async function oneRound(model: string | undefined, placement: Placement, ffmpegPath: string | undefined, passes: number): Promise<Round> {
+  const config = demoConfig(model, placement);
   const rawFor = () => benchDetector({ seconds: 2, rawOnly: true, config: { model_path: config.detector.model_path, threads: config.detector.threads } });
   const before = await rawFor();
   const pipe = await pipelineOverClip(config, ffmpegPath, passes);
@@ -127,13 +131,14 @@ async function oneRound(model: string | undefined, threads: number | undefined, 
   return { raw_per_s, raw_ms: 1000 / raw_per_s, ...pipe };
 }
 
-/** Runs one round in a fresh node (pinned: node on core 0 with one ONNX thread, ffmpeg on core 1). */
+/** Runs one round in a fresh node (pinned: node on core 0 with one ONNX thread; dedicated: node on core 1 but its
+ * detector thread on core 0; ffmpeg on core 1 in both). */
 async function childRound(placement: Placement, model: string | undefined, scratch: string, passes: number): Promise<Round> {
   const args = [...process.execArgv, fileURLToPath(import.meta.url), '--child', placement, '--passes', String(passes)];
   if (model) args.push('--model', model);
   let cmd = process.execPath;
-  if (placement === 'pinned') {
-    args.unshift('-c', '0', process.execPath);
+  if (placement !== 'shared') {
+    args.unshift('-c', placement === 'pinned' ? '0' : '1', process.execPath);
     cmd = 'taskset';
     args.push('--ffmpeg', join(scratch, 'ffmpeg-core1'));
   }
@@ -149,11 +154,11 @@ async function childRound(placement: Placement, model: string | undefined, scrat
  * Alternating rounds per placement, each in a fresh process. Each round's ratio compares the pipeline with the raw
  * model measured around it, so the two saw the same load; the round with the median ratio is reported, with its
  * three factors (their product is its ratio). `shared` keeps the historical names (pipeline_fps,
- * pipeline_vs_raw_model…); `pinned` figures are prefixed `pinned_`.
+ * pipeline_vs_raw_model…); the others' figures are prefixed with the placement (`pinned_`, `dedicated_`).
  */
 export async function benchPipeline(opts: PipelineBenchOptions = {}): Promise<Record<string, number>> {
   const rounds = opts.rounds ?? 3;
-  const placements = opts.placements ?? ['shared', 'pinned'];
+  const placements = opts.placements ?? ['shared', 'pinned', 'dedicated'];
   const passes = opts.passes ?? 5;
   const scratch = mkdtempSync(join(tmpdir(), 'bench-pipeline-'));
   const wrapper = join(scratch, 'ffmpeg-core1');
@@ -169,7 +174,7 @@ export async function benchPipeline(opts: PipelineBenchOptions = {}): Promise<Re
   }
   const out: Record<string, number> = { rounds, pipeline_clip_passes: passes, pipeline_frames_in_flight: ANALYZE_FRAMES_IN_FLIGHT, pinned_threads: 1 };
   for (const [placement, list] of all) {
-    const k = (name: string) => (placement === 'shared' ? name : `pinned_${name}`);
+    const k = (name: string) => (placement === 'shared' ? name : `${placement}_${name}`);
     const ratio = (x: Round) => x.fps / x.raw_per_s;
     const pipe = [...list].sort((a, b) => ratio(a) - ratio(b))[Math.floor((list.length - 1) / 2)]!;
     Object.assign(out, {
@@ -210,7 +215,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   });
   if (values.child) {
     // One round of a placement, for the parent above.
-    const round = await oneRound(values.model, values.child === 'pinned' ? 1 : undefined, values.ffmpeg, Number(values.passes ?? 1));
+    const round = await oneRound(values.model, values.child as Placement, values.ffmpeg, Number(values.passes ?? 1));
     process.stdout.write(JSON.stringify(round));
   } else {
     const out = await benchPipeline({

@@ -102,16 +102,20 @@ if (d && p) {
     // Both from the pipeline section's alternating rounds (best of each), not from two sections far apart.
     pipeline_vs_raw_model: p.pipeline_vs_raw_model!,
     prepost_share_pct: d.prepost_share_pct!,
+    // The same share on the clip's crowded frames (more candidates to decode than the detector section's photo).
+    prepost_share_pct_clip: Math.round((10_000 * (p.pipeline_pre_ms_mean! + p.pipeline_post_ms_mean!)) / p.pipeline_inference_ms_mean!) / 100,
   };
 }
 // Goals of issue 17, from this run's sections (only those that ran).
 const goals17: Record<string, number | undefined> = {
   pipeline_vs_raw_model_pinned: results.pipeline?.pinned_pipeline_vs_raw_model,
+  pipeline_vs_raw_model_dedicated: results.pipeline?.dedicated_pipeline_vs_raw_model,
   busy_share_pct: results.pipeline?.busy_share_pct,
   detect_busy_share_pct: results.detector?.detect_busy_share_pct,
   event_loop_delay_p99_ms: results.outbox?.event_loop_delay_p99_ms,
   event_loop_delay_p99_ms_inline: results.outbox?.event_loop_delay_p99_ms_inline,
   rss_mb_end: results.rss?.rss_mb_end,
+  rss_mb_median_last_quarter: results.rss?.rss_mb_median_last_quarter,
   rss_mb_end_cameras_2: results.rss_cameras?.cameras_2_rss_mb_end,
   rss_mb_end_cameras_4: results.rss_cameras?.cameras_4_rss_mb_end,
   [`rss_mb_end_${otherKind}`]: results[`rss_${otherKind}`]?.rss_mb_end,

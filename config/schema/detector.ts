@@ -24,6 +24,14 @@ export const DetectorSchema = z
       .default(['person', 'bicycle', 'car', 'motorcycle', 'bus', 'truck'])
       .describe('Classes kept; others are dropped after NMS. Default road users'),
     threads: z.number().int().min(1).max(16).default(2).describe('ONNX Runtime intra-op threads. Default 2'),
+    cpus: z
+      .array(z.number().int().min(0).max(1023))
+      .min(1)
+      .refine((l) => new Set(l).size === l.length, 'each CPU once')
+      .optional()
+      .describe(
+        'CPU ids reserved for inference: the detector thread and ONNX Runtime threads run only there, so decoding and the agent main thread never take their time. Unset: any CPU. E.g. [2, 3] on a 4-core box with threads: 2',
+      ),
     spinning: z.boolean().default(false).describe('Let ORT threads spin between runs (faster, hotter). Default false'),
     score_threshold: z.number().min(0).max(1).default(0.3).describe('Minimum score, 0-1. Default 0.3 (NanoDet scores run low)'),
     class_thresholds: z.record(z.string(), z.number().min(0).max(1)).default({}).describe('Per-class minimum score overriding score_threshold, e.g. {person: 0.4}'),

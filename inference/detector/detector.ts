@@ -140,6 +140,7 @@ export class Detector extends EventEmitter<DetectorEvents> implements Module {
     const cfg = this.cfg;
     const init: WorkerInit = {
       pipeline: pipelineOptions(cfg, this.opts.decoder_options),
+      ...(cfg.cpus ? { cpus: cfg.cpus } : {}),
       debug: this.opts.debug,
     };
     this.state = 'starting';

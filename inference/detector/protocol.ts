@@ -22,6 +22,8 @@ export interface WorkerDebug {
 
 export interface WorkerInit {
   pipeline: PipelineOptions;
+  /** CPUs the thread pins itself to before the session loads (detector.cpus); its ONNX threads inherit them. */
+  cpus?: number[];
   debug?: WorkerDebug;
 }
 
@@ -57,6 +59,8 @@ export type RunReply = Extract<FromWorker, { type: 'result' | 'run_error' | 'ski
 
 export type FromWorker =
   | { type: 'ready'; info: ModelInfo }
+  /** Where the thread runs after pinning itself (sent before `ready`), or why it could not. */
+  | { type: 'pinned'; cpus: string; error?: string }
   | { type: 'init_error'; error: SerializedError }
   | {
       type: 'result';

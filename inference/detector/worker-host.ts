@@ -143,7 +143,10 @@ export class WorkerHost {
 
   private onMessage(msg: FromWorker): void {
     if (this.detached) return;
-    if (msg.type === 'ready') {
+    if (msg.type === 'pinned') {
+      if (msg.error) this.log.warn({ cpus: msg.cpus, err: msg.error }, 'detector thread not pinned to detector.cpus: it runs on any CPU');
+      else this.log.info({ cpus: msg.cpus }, 'detector thread pinned');
+    } else if (msg.type === 'ready') {
       this.loaded = true;
       this.loading?.resolve(msg.info);
     } else if (msg.type === 'init_error') {

@@ -5,6 +5,7 @@
  * cancelled it first (RunClaims).
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { tryPinThisThread } from '../../core/affinity.js';
 import { budgetedYoungCollector } from '../../core/gc.js';
 import { blockThread } from '../../core/worker-thread.js';
 import { serializeError } from './errors.js';
@@ -54,6 +55,8 @@ async function handle(pipeline: Pipeline, m: RunMessage): Promise<void> {
 // Terminating it from outside while ONNX Runtime is inside InferenceSession.create or run aborts the process
 // ("terminate called after throwing an instance of 'Napi::Error'", SIGABRT).
 if (debug.load_delay_ms) blockThread(debug.load_delay_ms);
+// Before the session, so ONNX Runtime's pool threads (made at load) inherit the mask; unpinned costs speed only.
+if (init.cpus) send({ type: 'pinned', ...tryPinThisThread(init.cpus) }, []);
 const created: Promise<Pipeline | undefined> = Pipeline.create(init.pipeline).then(
   (pipeline) => pipeline,
   (err: unknown) => {

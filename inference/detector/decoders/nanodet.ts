@@ -292,27 +292,18 @@ class NanodetCandidateDecoder implements Decoder {
 }
 
 /**
- * Softmax over `bins` logits starting at `at`, then the expected bin index. One pass without the max shift (the
- * agent runs V8 without its optimising compiler, core/runtime-env.ts, where each loop costs): float64 exp is exact
- * for logits below ~700; larger ones overflow the sum, and those rows take the shifted pass.
+ * Softmax over `bins` logits at `at`, then the expected bin index. Unshifted first: one pass, where the agent's
+ * interpreter-only V8 (core/runtime-env.ts) pays per loop; a row whose logits overflow or underflow exp goes again,
+ * shifted by its max.
  */
-function expectation(reg: Float32Array, at: number, bins: number): number {
+function expectation(reg: Float32Array, at: number, bins: number, shift = 0): number {
   let sum = 0;
   let acc = 0;
   for (let j = 0; j < bins; j++) {
-    const e = Math.exp(reg[at + j]!);
+    const e = Math.exp(reg[at + j]! - shift);
     sum += e;
     acc += e * j;
   }
-  if (sum > 0 && sum < Infinity) return acc / sum;
-  let max = -Infinity;
-  for (let j = 0; j < bins; j++) if (reg[at + j]! > max) max = reg[at + j]!;
-  sum = 0;
-  acc = 0;
-  for (let j = 0; j < bins; j++) {
-    const e = Math.exp(reg[at + j]! - max);
-    sum += e;
-    acc += e * j;
-  }
-  return acc / sum;
+  if ((sum > 0 && sum < Infinity) || shift !== 0) return acc / sum;
+  return expectation(reg, at, bins, Math.max(...reg.subarray(at, at + bins)));
 }

@@ -1,11 +1,12 @@
 // The detector's worker supervision and scheduling: restarts of a stuck or crashed worker, the fatal limit,
 // fair round-robin sharing between cameras with single-slot queues, buffer hand-over; stopping (also an
 // aborted start) lets the worker leave ONNX Runtime and exit by itself, terminating only a hung one.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { threadCpus } from '../../../core/affinity.js';
 import { silentLogger, type Logger } from '../../../core/log.js';
 import { DetectorSchema } from '../../../config/schema/detector.js';
 import { Detector, type DetectorOptions, type DetectResult, type RestartEvent } from '../../../inference/detector/index.js';
@@ -294,5 +295,45 @@ describe('detector scheduling', () => {
     expect(s.inference_ms_p95).toBeGreaterThan(0);
     expect(s).toHaveProperty('pre_ms_mean');
     expect(s).toHaveProperty('post_ms_mean');
+  });
+});
+
+describe('detector.cpus', () => {
+  const tasks = () => readdirSync('/proc/self/task').map((t) => ({ tid: Number(t), cpus: threadCpus(Number(t)) }));
+  function recording(): { log: Logger; lines: { msg: string; cpus?: string; err?: string }[] } {
+    const lines: { msg: string; cpus?: string; err?: string }[] = [];
+    return { log: pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l) as { msg: string }) }), lines };
+  }
+
+  it('pins the worker thread and the ONNX Runtime threads it creates; the rest of the process keeps every CPU', async () => {
+    const all = threadCpus('self');
+    const last = availableParallelism() - 1;
+    const before = new Set(tasks().map((t) => t.tid));
+    const { log, lines } = recording();
+    const d = create({ cpus: [last], threads: 2 }, {}, log);
+    await d.start();
+    const pinned = tasks().filter((t) => !before.has(t.tid) && t.cpus === String(last));
+    // The worker thread and ONNX Runtime's second intra-op thread (threads: 2).
+    expect(pinned.length).toBeGreaterThanOrEqual(2);
+    expect(lines.find((l) => l.msg === 'detector thread pinned')?.cpus).toBe(String(last));
+    expect(threadCpus('self')).toBe(all);
+    expect((await d.detect('cam', frame())).status).toBe('done');
+  });
+
+  it('a CPU the box does not have: a warning naming it, and the detector runs unpinned', async () => {
+    const { log, lines } = recording();
+    const d = create({ cpus: [1023] }, {}, log);
+    await d.start();
+    const warn = lines.find((l) => l.msg.startsWith('detector thread not pinned'));
+    expect(warn?.err).toMatch(/AFFINITY|cannot pin thread \d+ to CPUs 1023/);
+    expect(warn?.cpus).toBe(threadCpus('self'));
+    expect((await d.detect('cam', frame())).status).toBe('done');
+  });
+
+  it('the config refuses a repeated or negative CPU', () => {
+    expect(DetectorSchema.safeParse({ cpus: [1, 1] }).success).toBe(false);
+    expect(DetectorSchema.safeParse({ cpus: [-1] }).success).toBe(false);
+    expect(DetectorSchema.safeParse({ cpus: [] }).success).toBe(false);
+    expect(DetectorSchema.parse({ cpus: [0, 2] }).cpus).toEqual([0, 2]);
   });
 });
