@@ -292,18 +292,27 @@ class NanodetCandidateDecoder implements Decoder {
 }
 
 /**
- * Softmax over `bins` logits at `at`, then the expected bin index. Unshifted first: one pass, where the agent's
- * interpreter-only V8 (core/runtime-env.ts) pays per loop; a row whose logits overflow or underflow exp goes again,
- * shifted by its max.
+ * Softmax over `bins` logits at `at`, then the expected bin index. Unshifted: one pass, where the agent's
+ * interpreter-only V8 (core/runtime-env.ts) pays per loop; a row whose logits overflow or underflow exp goes again.
  */
-function expectation(reg: Float32Array, at: number, bins: number, shift = 0): number {
+function expectation(reg: Float32Array, at: number, bins: number): number {
   let sum = 0;
   let acc = 0;
   for (let j = 0; j < bins; j++) {
-    const e = Math.exp(reg[at + j]! - shift);
+    const e = Math.exp(reg[at + j]!);
     sum += e;
     acc += e * j;
   }
-  if ((sum > 0 && sum < Infinity) || shift !== 0) return acc / sum;
-  return expectation(reg, at, bins, Math.max(...reg.subarray(at, at + bins)));
+  return sum > 0 && sum < Infinity ? acc / sum : shiftedExpectation(reg, at, bins, Math.max(...reg.subarray(at, at + bins)));
+}
+
+function shiftedExpectation(reg: Float32Array, at: number, bins: number, max: number): number {
+  let sum = 0;
+  let acc = 0;
+  for (let j = 0; j < bins; j++) {
+    const e = Math.exp(reg[at + j]! - max);
+    sum += e;
+    acc += e * j;
+  }
+  return acc / sum;
 }
