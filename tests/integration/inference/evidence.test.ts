@@ -282,7 +282,10 @@ describe('a full disk under the ring', () => {
     const pid = src.stats().ffmpeg_pid;
     let framesAfterFull = 0;
     let fullAt: number | undefined;
-    let stateWhileFull: string | undefined;
+    // The states seen after the first failure: ffmpeg goes on with the next segment, and one that fits in the room
+    // a deleted partial segment left resumes the ring by design (ingest/recording.ts segmentLost), so the state may
+    // go back and forth; it must have paused.
+    const statesWhileFull = new Set<string>();
     let loops = 0;
     let last = -1;
     try {
@@ -292,7 +295,10 @@ describe('a full disk under the ring', () => {
         last = n;
         analytics.update({ camera_id: cam.id, captured_at_ms: f.captured_at_ms, mono_ms: f.mono_ms, clock_synced: true, frame: f }, sceneDetections(rs, n / FPS));
         if (fullAt === undefined && src.recordingStats()!.write_failures > 0) fullAt = events.length;
-        if (fullAt !== undefined && ++framesAfterFull === 50) stateWhileFull = src.recordingStats()!.state;
+        if (fullAt !== undefined) {
+          framesAfterFull++;
+          statesWhileFull.add(src.recordingStats()!.state);
+        }
         // Run on a while after the failure, then through a scene pass so violations come after it.
         if ((fullAt !== undefined && framesAfterFull > 160) || loops > 3) break;
       }
@@ -305,7 +311,7 @@ describe('a full disk under the ring', () => {
     expect(fullAt).toBeDefined();
     expect(stats.write_failures).toBeGreaterThanOrEqual(1);
     expect(stats.last_failure).toMatch(/No space left/i);
-    expect(stateWhileFull).toBe('paused_disk_full');
+    expect([...statesWhileFull]).toContain('paused_disk_full');
     expect(stats.state).toBe('stopped');
     expect(src.stats().reconnects_last_hour).toBe(0); // the same ffmpeg went on
     expect(pid).not.toBeNull();
