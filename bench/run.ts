@@ -13,6 +13,7 @@
  * run with the other bundled model (fp32 or int8, whichever is not the default) when it exists, in sections
  * suffixed with its kind (e.g. memory_fp32, cameras_fp32, rss_fp32).
  */
+import '../core/wasm-free.js';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';

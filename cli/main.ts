@@ -7,6 +7,7 @@
 // subcommands, generated help, value parsers, choices and "did you mean" from one declaration per command. The
 // same tree feeds the bash completion script (completion.ts) and the README's command reference (docs.ts), so
 // none of the three can drift. framework.ts adds what commander leaves to us: our error style and exit codes.
+import '../core/wasm-free.js';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';

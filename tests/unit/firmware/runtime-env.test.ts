@@ -99,6 +99,17 @@ describe('AGENT_NODE_FLAGS in the unit and the image', () => {
     expect(start).toContain(`node ${AGENT_NODE_FLAGS.join(' ')} dist/cli/main.js run`);
   });
 
+  it("without WebAssembly, fetch's globals are removed (core/wasm-free.ts) so a library that sniffs them loads (pg)", () => {
+    const load = (prelude: string) =>
+      spawnSync(process.execPath, [...AGENT_NODE_FLAGS, '--import', 'tsx', '-e', `${prelude}import('pg').then(() => process.stdout.write(typeof Response))`], { encoding: 'utf8' });
+    const bare = load('');
+    expect(bare.status).not.toBe(0);
+    expect(bare.stderr).toMatch(/WebAssembly is not defined/);
+    const fixed = load("await import('./core/wasm-free.ts'); ");
+    expect(fixed.stderr).toBe('');
+    expect(fixed.stdout).toBe('undefined');
+  });
+
   it('node accepts them', () => {
     const r = spawnSync(process.execPath, [...AGENT_NODE_FLAGS, '-e', 'process.stdout.write(String(typeof WebAssembly))'], { encoding: 'utf8' });
     expect(r.status).toBe(0);
