@@ -96,47 +96,59 @@ export function minAreaRect(points: Point[]): Omit<RotatedRect, 'score'> {
   return { cx, cy, ux, uy, hw, hh };
 }
 
-/** Text rectangles on a probability map of `w` x `h`, in map pixels, best-scoring large ones first. */
+/**
+ * Text rectangles on a probability map of `w` x `h`, in map pixels, best-scoring large ones first.
+ *
+ * Flat loops over typed arrays, no closures or maps per pixel: the agent runs under V8's lite mode (no inlining),
+ * where those cost most of the time.
+ */
 export function dbBoxes(prob: Float32Array, w: number, h: number, o: DbOptions = DB_DEFAULTS): RotatedRect[] {
-  const labels = new Int32Array(w * h);
-  const stack = new Int32Array(w * h);
+  const n = w * h;
+  const thresh = o.thresh;
+  const seen = new Uint8Array(n);
+  const stack = new Int32Array(n);
+  // Each row's leftmost and rightmost pixel of the component being filled (a 4-connected component covers a
+  // contiguous range of rows, reset after use).
+  const rowMin = new Int32Array(h).fill(w);
+  const rowMax = new Int32Array(h).fill(-1);
   const found: Array<RotatedRect & { area: number }> = [];
-  let next = 0;
-  for (let start = 0; start < w * h; start++) {
-    if (labels[start] !== 0 || prob[start]! <= o.thresh) continue;
-    next++;
-    // Flood fill (4-connected), keeping each row's extreme pixels for the hull.
+  for (let start = 0; start < n; start++) {
+    if (seen[start] !== 0 || !(prob[start]! > thresh)) continue;
     let sp = 0;
     stack[sp++] = start;
-    labels[start] = next;
+    seen[start] = 1;
     let count = 0;
     let sum = 0;
-    const rowMin = new Map<number, number>();
-    const rowMax = new Map<number, number>();
+    let yLo = h;
+    let yHi = -1;
     while (sp > 0) {
       const i = stack[--sp]!;
-      const x = i % w;
-      const y = (i - x) / w;
+      const y = (i / w) | 0;
+      const x = i - y * w;
       count++;
       sum += prob[i]!;
-      if (!(x >= (rowMin.get(y) ?? Infinity))) rowMin.set(y, x);
-      if (!(x <= (rowMax.get(y) ?? -Infinity))) rowMax.set(y, x);
-      const push = (j: number) => {
-        if (labels[j] === 0 && prob[j]! > o.thresh) {
-          labels[j] = next;
-          stack[sp++] = j;
-        }
-      };
-      if (x > 0) push(i - 1);
-      if (x < w - 1) push(i + 1);
-      if (y > 0) push(i - w);
-      if (y < h - 1) push(i + w);
+      if (x < rowMin[y]!) rowMin[y] = x;
+      if (x > rowMax[y]!) rowMax[y] = x;
+      if (y < yLo) yLo = y;
+      if (y > yHi) yHi = y;
+      let j = i - 1;
+      if (x > 0 && seen[j] === 0 && prob[j]! > thresh) { seen[j] = 1; stack[sp++] = j; }
+      j = i + 1;
+      if (x < w - 1 && seen[j] === 0 && prob[j]! > thresh) { seen[j] = 1; stack[sp++] = j; }
+      j = i - w;
+      if (y > 0 && seen[j] === 0 && prob[j]! > thresh) { seen[j] = 1; stack[sp++] = j; }
+      j = i + w;
+      if (y < h - 1 && seen[j] === 0 && prob[j]! > thresh) { seen[j] = 1; stack[sp++] = j; }
+    }
+    const points: Point[] = [];
+    for (let y = yLo; y <= yHi; y++) {
+      points.push([rowMin[y]!, y], [rowMax[y]!, y]);
+      rowMin[y] = w;
+      rowMax[y] = -1;
     }
     if (count < 4) continue;
     const score = sum / count;
     if (score < o.box_thresh) continue;
-    const points: Point[] = [];
-    for (const [y, x] of rowMin) points.push([x, y], [rowMax.get(y)!, y]);
     const r = minAreaRect(points);
     if (Math.min(r.hw, r.hh) * 2 < o.min_size) continue;
     // Unclip: the box of the shrunk kernel grows by area * ratio / perimeter on every side.

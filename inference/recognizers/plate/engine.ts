@@ -135,7 +135,7 @@ export class PlateEngine implements RecognizerEngine<PlateResult> {
 
   /** Text regions on the crop, crop pixels, largest first. */
   private async detect(crop: RgbFrame): Promise<Quad[]> {
-    const input = detInput(crop, this.detSide, MAX_UPSCALE);
+    const input = await detInput(crop, this.detSide, MAX_UPSCALE);
     const out = await this.det.run({ [this.det.inputNames[0]!]: new this.ort.Tensor('float32', input.data, [1, 3, input.height, input.width]) });
     const prob = out[this.det.outputNames[0]!]!;
     const [, , mh = 0, mw = 0] = prob.dims;

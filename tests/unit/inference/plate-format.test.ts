@@ -244,6 +244,25 @@ describe('DB boxes', () => {
     expect(q.tr[1]).toBeCloseTo(q.tl[1], 5);
     expect(recWidth(q)).toBe(Math.ceil((48 * (39 + 2 * d)) / (5 + 2 * d) / 8) * 8);
   });
+  it('keeps components in the same rows apart, and skips specks and NaN', () => {
+    const w = 64;
+    const h = 32;
+    const prob = new Float32Array(w * h);
+    for (let y = 10; y <= 15; y++) {
+      for (let x = 5; x <= 15; x++) prob[y * w + x] = 0.9;
+      for (let x = 30; x <= 50; x++) prob[y * w + x] = 0.9;
+    }
+    prob[2 * w + 60] = 0.95; // one pixel: too small to be text
+    prob[3 * w + 2] = Number.NaN;
+    const boxes = dbBoxes(prob, w, h);
+    expect(boxes).toHaveLength(2);
+    // Largest first; each rectangle from its own pixels only (a row's extremes are not carried over).
+    expect(boxes[0]!.cx).toBeCloseTo(40, 5);
+    expect(boxes[0]!.cy).toBeCloseTo(12.5, 5);
+    expect(boxes[1]!.cx).toBeCloseTo(10, 5);
+    const d = (10 * 5 * 1.5) / (2 * 15);
+    expect(boxes[1]!.hw).toBeCloseTo(5 + d, 5);
+  });
 });
 
 describe('plate candidates from read regions', () => {
