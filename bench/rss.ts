@@ -19,7 +19,6 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { get } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -27,6 +26,7 @@ import { parse, stringify } from 'yaml';
 import { packageRoot } from '../core/paths.js';
 import { AGENT_NODE_FLAGS, AGENT_RUNTIME_ENV } from '../core/runtime-env.js';
 import { Mosquitto } from '../testkit/mosquitto.js';
+import { getJson } from '../testkit/http.js';
 import { freePort } from '../testkit/ports.js';
 import { listChildren, spawnGuarded, terminate } from '../testkit/processes.js';
 import { makeTempDir } from '../testkit/tmp.js';
@@ -88,31 +88,10 @@ function agentConfig(dir: string, cameras: number, brokerUrl: string, statusPort
   return file;
 }
 
-/** A JSON document over node:http: fetch() is WebAssembly inside (undici's parser), and the benchmark runs with the
- * agent's V8 flags, which leave WebAssembly out. */
-function getJson(url: string, timeout_ms: number): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const req = get(url, { timeout: timeout_ms }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => {
-        try {
-          resolve(JSON.parse(body));
-        } catch (err) {
-          reject(err instanceof Error ? err : new Error(String(err)));
-        }
-      });
-    });
-    req.on('timeout', () => req.destroy(new Error(`GET ${url}: no answer in ${timeout_ms} ms`)));
-    req.on('error', reject);
-  });
-}
-
 /** Camera and uplink figures from the agent's /api/status at the end of the run (NaN when unavailable). */
 async function statusFigures(port: number): Promise<Record<string, number>> {
   try {
-    const doc = (await getJson(`http://127.0.0.1:${port}/api/status`, 5_000)) as {
+    const doc = (await getJson(`http://127.0.0.1:${port}/api/status`, 5_000)).body as {
       health: { cameras: { camera_fps: number; process_fps: number }[]; detector: { detection_fps: number } | null; uplink: { connected: boolean } | null };
     };
     const cams = doc.health.cameras;

@@ -11,10 +11,10 @@
 // persistent session with several QoS 1 subscriptions resuming on a backlog may get up to 1,024 messages only
 // after `ack_wait` (pass e.g. mqttConfig ['ack_wait: "5s"']). docs/scaling.md has the measurements.
 import fs from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import mqtt from 'mqtt';
+import { getJson, type JsonReply } from './http.js';
 import { freePort, waitForPort, waitForPortFree } from './ports.js';
 import { hasExited, terminate } from './processes.js';
 import { makeTempDir } from './tmp.js';
@@ -98,26 +98,10 @@ export class NatsNode extends ServerProcess {
   }
 
   /** GET on the monitoring port (e.g. '/routez', '/jsz', '/healthz'): status and parsed JSON (null if not JSON). */
-  monitor(pathname: string, timeout_ms = 2000): Promise<{ status: number; body: unknown }> {
-    return new Promise((resolve, reject) => {
-      const req = http.get({ host: '127.0.0.1', port: this.ports.monitor, path: pathname, timeout: timeout_ms }, (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => {
-          let body: unknown = null;
-          try {
-            body = JSON.parse(text);
-          } catch {
-            // not JSON
-          }
-          resolve({ status: res.statusCode ?? 0, body });
-        });
-      });
-      req.on('timeout', () => req.destroy(new Error(`nats ${this.name}: ${pathname} timed out`)));
-      req.on('error', reject);
-    });
+  monitor(pathname: string, timeout_ms = 2000): Promise<JsonReply> {
+    return getJson(`http://127.0.0.1:${this.ports.monitor}${pathname}`, timeout_ms);
   }
+
 }
 
 /** A cluster of NATS servers with the MQTT gateway, all on loopback. */
