@@ -173,21 +173,17 @@ async function part(name: string, model: string, variant: string): Promise<Recor
   return { anon_mb: r1(after.anon_mb - before.anon_mb), file_mb: r1(after.file_mb - before.file_mb), ...extra };
 }
 
-/** The environment variables AGENT_RUNTIME_ENV sets, removed: plain node. */
-const PLAIN_NODE: NodeJS.ProcessEnv = Object.fromEntries(Object.keys(AGENT_RUNTIME_ENV).map((k) => [k, undefined]));
-
 /**
- * One part in a fresh node (this file with --part), with the loader flags this process runs with, in the agent's
- * runtime environment and with its V8 flags, or as plain node when `env` is PLAIN_NODE (undefined values remove a
- * variable).
+ * One part in a fresh node (this file with --part), with the loader flags this process runs with: `deployed`, in
+ * the agent's runtime environment (AGENT_RUNTIME_ENV) and with its V8 flags (AGENT_NODE_FLAGS); otherwise as plain
+ * node, those variables removed and no V8 flags.
  */
-function runPart(name: string, model: string, variant = 'default', env: NodeJS.ProcessEnv = {}): Promise<Record<string, number>> {
+function runPart(name: string, model: string, variant = 'default', deployed = true): Promise<Record<string, number>> {
   const loader = process.execArgv.filter((f) => !AGENT_NODE_FLAGS.includes(f));
-  const v8 = env === PLAIN_NODE ? [] : AGENT_NODE_FLAGS;
-  const args = [...v8, ...loader, '--expose-gc', fileURLToPath(import.meta.url), '--part', name, '--model', model, '--variant', variant];
-  const merged: NodeJS.ProcessEnv = { ...process.env, ...AGENT_RUNTIME_ENV, ...env };
-  for (const [k, v] of Object.entries(merged)) if (v === undefined) delete merged[k];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env: merged });
+  const args = [...(deployed ? AGENT_NODE_FLAGS : []), ...loader, '--expose-gc', fileURLToPath(import.meta.url), '--part', name, '--model', model, '--variant', variant];
+  const env: NodeJS.ProcessEnv = { ...process.env, ...AGENT_RUNTIME_ENV };
+  if (!deployed) for (const k of Object.keys(AGENT_RUNTIME_ENV)) delete env[k];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   return new Promise((resolve, reject) => {
@@ -226,7 +222,7 @@ export async function benchMemory(opts: BenchMemoryOptions = {}): Promise<Record
   };
   for (const name of ['worker_isolate', 'detector', 'sharp', 'ffmpeg', 'sqlite', 'plates']) put(name, await runPart(name, model));
   // The same parts in plain node: what the runtime environment saves on each.
-  for (const name of ['detector', 'ffmpeg', 'sqlite']) put(`${name}_plain_node`, await runPart(name, model, 'default', PLAIN_NODE));
+  for (const name of ['detector', 'ffmpeg', 'sqlite']) put(`${name}_plain_node`, await runPart(name, model, 'default', false));
   // Session options, alternating rounds: the least memory and the fastest run of each variant are kept
   // (other load only adds time; the run times are the model alone, 2 threads).
   const variants = opts.quick ? ['default', 'all_off'] : Object.keys(SESSION_VARIANTS);

@@ -16,7 +16,9 @@
  * Each round plays the demo clip `passes` times back to back (5 by default, 1 000 frames): a camera runs for days, so
  * the figure is the steady state; ffmpeg's start is reported apart (pipeline_first_frame_ms).
  *
- *   npx tsx bench/pipeline.ts [--rounds 3] [--passes 5] [--model models/nanodet.onnx] [--placements shared,pinned,dedicated]
+ * Each round's node inherits this process's flags: under `npm run bench` the agent's V8 flags (bench/run.ts re-runs
+ * itself with AGENT_NODE_FLAGS); standalone, add them to compare like with like:
+ *   node --lite-mode --no-expose-wasm --import tsx bench/pipeline.ts [--rounds 3] [--passes 5] [--model models/nanodet.onnx] [--placements shared,pinned,dedicated]
  */
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
