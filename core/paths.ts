@@ -30,3 +30,6 @@ export function packageVersion(): string {
  * `models/nanodet.onnx` (fp32) stays beside it for `detector.model_path`.
  */
 export const DEFAULT_MODEL = (): string => join(packageRoot(), 'models', 'nanodet-int8.onnx');
+
+/** uint8 [1,H,W,3] bytes → float32 [1,3,H,W] RGB/255: run in front of a float-input detector (models/build/bytes-to-float.mjs). */
+export const BYTES_TO_FLOAT_MODEL = (): string => join(packageRoot(), 'models', 'bytes-to-float.onnx');

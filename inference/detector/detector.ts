@@ -245,9 +245,9 @@ export class Detector extends EventEmitter<DetectorEvents> implements Module {
         cameraId: p.cameraId,
         geometry: p.frame,
         roi: this.rois.get(p.cameraId),
-        fill: (input, layout) => {
+        fill: (input) => {
           const t0 = performance.now();
-          fillInput(layout, p.frame.data, input, width, height);
+          fillInput(p.frame.data, input, width, height);
           pre_ms = performance.now() - t0;
         },
       });
@@ -296,7 +296,7 @@ export class Detector extends EventEmitter<DetectorEvents> implements Module {
       return;
     }
     const { reply, total_ms, started_at } = o;
-    const timing: DetectTiming = { pre_ms, model_ms: reply.timing.model_ms, post_ms: reply.timing.post_ms, total_ms, wait_ms: Math.max(0, started_at - p.queuedAt) };
+    const timing: DetectTiming = { pre_ms: pre_ms + reply.timing.convert_ms, model_ms: reply.timing.model_ms, post_ms: reply.timing.post_ms, total_ms, wait_ms: Math.max(0, started_at - p.queuedAt) };
     this.counters.done(p.cameraId, timing);
     p.resolve({ status: 'done', detections: reply.detections satisfies Detection[], timing, buffer: p.frame.data.buffer });
     this.dispatch();

@@ -5,7 +5,8 @@ import { Candidates, decoderFactory, type Decoder, type DecoderName, type Decode
 import { DetectorError } from './errors.js';
 import type { PolygonPoints } from './geometry.js';
 import { postprocess, PostprocessScratch, type FrameGeometry } from './postprocess.js';
-import { fillInput, inputByteLength, inputDims, inputLayout, inputView, type InputLayout } from './input.js';
+import { BYTES_TO_FLOAT_MODEL } from '../../core/paths.js';
+import { byteDims, fillInput, inputByteLength, inputLayout, type InputLayout } from './input.js';
 import { createSession, type SessionMemoryOptions } from './session.js';
 import type { Detection } from './types.js';
 
@@ -30,7 +31,7 @@ export interface PipelineOptions {
 export interface ModelInfo {
   input_name: string;
   input_dims: (number | string)[];
-  /** How frames reach the model (input.ts): its uint8 bytes as they are, or float32 CHW 0..1. */
+  /** What the model takes (input.ts): the frame's uint8 bytes as they are, or float32 CHW 0..1 made from them in the worker. */
   input_layout: InputLayout;
   outputs: OutputInfo[];
   decoder: DecoderName;
@@ -42,21 +43,25 @@ export interface PipelineFrame extends FrameGeometry {
   data: Uint8Array;
 }
 
-/** session.run and post-processing of one input; `output_bytes`: the native buffers the run returned. */
+/**
+ * session.run and post-processing of one input; `output_bytes`: the native buffers the runs returned.
+ * `convert_ms`: bytes → float input in the worker (float models; 0 for byte models).
+ */
 interface Inferred {
   detections: Detection[];
-  timing: { model_ms: number; post_ms: number };
+  timing: { convert_ms: number; model_ms: number; post_ms: number };
   output_bytes: number;
 }
 
 export interface PipelineResult {
   detections: Detection[];
-  timing: { pre_ms: number; model_ms: number; post_ms: number };
+  /** pre_ms: the copy into the input buffer and, for a float model, the conversion (convert_ms of it). */
+  timing: { pre_ms: number; convert_ms: number; model_ms: number; post_ms: number };
 }
 
 /**
- * One ONNX session with its reused buffers: frame bytes → model input (a copy for uint8 models, CHW float32 for
- * float ones; input.ts) → session.run → decoder → camera-pixel detections. In the detector's worker the main
+ * One ONNX session with its reused buffers: frame bytes → input buffer (a copy) → for a float model, the
+ * bytes-to-float graph → session.run → decoder → camera-pixel detections. In the detector's worker the main
  * thread has already done the first step (handoff.ts) and `runInput` does the rest (session.run blocks its
  * thread); `run` does all of it in-process (benchmarks).
  */
@@ -72,19 +77,22 @@ export class Pipeline {
 
   private constructor(
     private readonly session: InferenceSession,
+    /** models/bytes-to-float.onnx, for a float32_nchw model; undefined for a byte model. */
+    private readonly convert: InferenceSession | undefined,
     private readonly decoder: Decoder,
     readonly info: ModelInfo,
     private readonly o: PipelineOptions,
     private readonly TensorClass: typeof Tensor,
   ) {
     this.gate = { byClass: Float32Array.from(o.gate.byClass), other: o.gate.other };
-    this.dims = inputDims(info.input_layout, o.input_width, o.input_height);
+    this.dims = byteDims(o.input_width, o.input_height);
     const feeds = Object.entries(decoder.feeds?.(this.gate) ?? {});
     this.extra = Object.fromEntries(feeds.map(([name, v]) => [name, v.data instanceof BigInt64Array ? new TensorClass('int64', v.data, v.dims) : new TensorClass('float32', v.data, v.dims)]));
   }
 
   static async create(o: PipelineOptions): Promise<Pipeline> {
     const session = await createSession(o.model_path, { threads: o.threads, spinning: o.spinning, ...o.session });
+    let convert: InferenceSession | undefined;
     try {
       const outputs: OutputInfo[] = session.outputMetadata.map((m) => ({ name: m.name, dims: m.isTensor ? [...m.shape] : [] }));
       const decoder = decoderFactory(o.decoder, o.decoder_options).bind(outputs, { width: o.input_width, height: o.input_height }, o.class_names.length);
@@ -115,11 +123,13 @@ export class Pipeline {
         decoder: o.decoder,
         num_classes: decoder.numClasses,
       };
-      const pipeline = new Pipeline(session, decoder, info, o, TensorClass);
+      // One thread, never spinning: a few hundred microseconds a frame, in front of the model on the same thread.
+      convert = layout === 'float32_nchw' ? await createSession(BYTES_TO_FLOAT_MODEL(), { threads: 1, spinning: false }) : undefined;
+      const pipeline = new Pipeline(session, convert, decoder, info, o, TensorClass);
       if (own.length > 0) await pipeline.checkDecoderFeeds();
       return pipeline;
     } catch (err) {
-      await session.release();
+      await Promise.allSettled([session.release(), convert?.release()]);
       throw err;
     }
   }
@@ -135,20 +145,20 @@ export class Pipeline {
     }
     const own = this.ownInput();
     const t0 = performance.now();
-    fillInput(this.info.input_layout, frame.data, own.input, w, h);
-    const pre_ms = performance.now() - t0;
+    fillInput(frame.data, own.input, w, h);
+    const copy_ms = performance.now() - t0;
     const res = await this.infer(own.tensor, frame, roi);
-    return { detections: res.detections, timing: { pre_ms, ...res.timing } };
+    return { detections: res.detections, timing: { pre_ms: copy_ms + res.timing.convert_ms, ...res.timing } };
   }
 
-  /** session.run and post-processing on an input buffer already filled (fillInput: the model's layout). */
+  /** The conversion, session.run and post-processing on an input buffer already filled with the frame's bytes (fillInput). */
   async runInput(input: ArrayBuffer, frame: FrameGeometry, roi?: PolygonPoints): Promise<Inferred> {
     const { input_width: w, input_height: h } = this.o;
-    const bytes = inputByteLength(this.info.input_layout, w, h);
+    const bytes = inputByteLength(w, h);
     if (input.byteLength !== bytes || frame.width !== w || frame.height !== h) {
       throw new DetectorError(
         'DETECTOR_BAD_FRAME',
-        `input of ${input.byteLength} bytes for a ${frame.width}x${frame.height} frame does not match the model input ${w}x${h} ${this.info.input_layout} (${bytes} bytes)`,
+        `input of ${input.byteLength} bytes for a ${frame.width}x${frame.height} frame does not match the model input ${w}x${h} RGB (${bytes} bytes)`,
       );
     }
     return this.infer(this.tensor(input), frame, roi);
@@ -157,9 +167,9 @@ export class Pipeline {
   /** One run on a blank input with the decoder's feeds: feeds the model refuses (a kept class it does not score) fail at load. */
   private async checkDecoderFeeds(): Promise<void> {
     const { input_width: w, input_height: h } = this.o;
-    const blank = this.tensor(new ArrayBuffer(inputByteLength(this.info.input_layout, w, h)));
+    const blank = this.tensor(new ArrayBuffer(inputByteLength(w, h)));
     try {
-      await this.runSession(blank);
+      await this.runSession((await this.modelInput(blank)).image);
     } catch (err) {
       const fed = Object.entries(this.extra).map(([name, t]) => `${name} [${Array.from(t.data as ArrayLike<unknown>, String).join(', ')}]`);
       throw new DetectorError(
@@ -170,13 +180,28 @@ export class Pipeline {
     }
   }
 
-  /** session.run alone on the in-process input buffer (benchmarks: the model's own ceiling). */
+  /** session.run alone on the in-process input (benchmarks: the model's own ceiling; a float model's input converted once). */
   async runModelOnly(): Promise<void> {
-    await this.runSession(this.ownInput().tensor);
+    const own = this.ownInput();
+    own.image ??= (await this.modelInput(own.tensor)).image;
+    await this.runSession(own.image);
   }
 
   async release(): Promise<void> {
-    await this.session.release();
+    await Promise.all([this.session.release(), this.convert?.release()]);
+  }
+
+  /** The model's input from a byte tensor: itself, or a float model's CHW floats from the bytes-to-float graph. */
+  private async modelInput(bytes: Tensor): Promise<{ image: Tensor; output_bytes: number }> {
+    if (!this.convert) return { image: bytes, output_bytes: 0 };
+    let out: InferenceSession.ReturnType;
+    try {
+      out = await this.convert.run({ [this.convert.inputNames[0]!]: bytes });
+    } catch (err) {
+      throw new DetectorError('DETECTOR_RUN_FAILED', `bytes-to-float conversion failed: ${(err as Error).message}`, { cause: err });
+    }
+    const image = out[this.convert.outputNames[0]!]!;
+    return { image, output_bytes: (image.data as Float32Array).byteLength };
   }
 
   /** session.run on an image with the decoder's own feeds, fetching the decoder's outputs. */
@@ -185,29 +210,30 @@ export class Pipeline {
   }
 
   private tensor(input: ArrayBuffer): Tensor {
-    const view = inputView(this.info.input_layout, input);
-    return view instanceof Uint8Array ? new this.TensorClass('uint8', view, this.dims) : new this.TensorClass('float32', view, this.dims);
+    return new this.TensorClass('uint8', new Uint8Array(input), this.dims);
   }
 
-  private ownInput(): { input: ArrayBuffer; tensor: Tensor } {
+  private ownInput(): { input: ArrayBuffer; tensor: Tensor; image?: Tensor } {
     if (!this.own) {
-      const input = new ArrayBuffer(inputByteLength(this.info.input_layout, this.o.input_width, this.o.input_height));
+      const input = new ArrayBuffer(inputByteLength(this.o.input_width, this.o.input_height));
       this.own = { input, tensor: this.tensor(input) };
     }
     return this.own;
   }
 
   private async infer(tensor: Tensor, frame: FrameGeometry, roi: PolygonPoints | undefined): Promise<Inferred> {
+    const t0 = performance.now();
+    const input = await this.modelInput(tensor);
     const t1 = performance.now();
     let raw: InferenceSession.ReturnType;
     try {
-      raw = await this.runSession(tensor);
+      raw = await this.runSession(input.image);
     } catch (err) {
       throw new DetectorError('DETECTOR_RUN_FAILED', `session.run failed: ${(err as Error).message}`, { cause: err });
     }
     const t2 = performance.now();
     const outputs: Record<string, OutputTensor> = {};
-    let output_bytes = 0;
+    let output_bytes = input.output_bytes;
     for (const name of this.decoder.outputNames) {
       const t = raw[name]!;
       outputs[name] = { data: t.data as Float32Array | Int32Array, dims: t.dims };
@@ -223,6 +249,6 @@ export class Pipeline {
       this.scratch,
     );
     const t3 = performance.now();
-    return { detections, timing: { model_ms: t2 - t1, post_ms: t3 - t2 }, output_bytes };
+    return { detections, timing: { convert_ms: t1 - t0, model_ms: t2 - t1, post_ms: t3 - t2 }, output_bytes };
   }
 }

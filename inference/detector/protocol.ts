@@ -66,7 +66,7 @@ export type FromWorker =
       type: 'result';
       id: number;
       detections: Detection[];
-      timing: { model_ms: number; post_ms: number };
+      timing: { convert_ms: number; model_ms: number; post_ms: number };
       input: ArrayBuffer;
     }
   | { type: 'run_error'; id: number; error: SerializedError; input: ArrayBuffer }

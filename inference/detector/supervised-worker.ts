@@ -7,7 +7,7 @@ import { backoffDelay, EventWindow } from '../../core/time.js';
 import { deserializeError, DetectorError } from './errors.js';
 import type { PolygonPoints } from './geometry.js';
 import { InputBuffers } from './handoff.js';
-import { inputByteLength, type InputLayout } from './input.js';
+import { inputByteLength } from './input.js';
 import type { ModelInfo } from './pipeline.js';
 import { runMessage, type RunGeometry, type RunReply, type WorkerInit } from './protocol.js';
 import type { RestartFigures } from './stats.js';
@@ -35,8 +35,8 @@ export interface RunRequest {
   cameraId: string;
   geometry: RunGeometry;
   roi: PolygonPoints | undefined;
-  /** Pre-processing, on the calling (main) thread: fills the model input buffer in the loaded model's layout (input.ts fillInput). */
-  fill: (input: ArrayBuffer, layout: InputLayout) => void;
+  /** Pre-processing, on the calling (main) thread: copies the frame's bytes into the input buffer (input.ts fillInput). */
+  fill: (input: ArrayBuffer) => void;
 }
 
 /**
@@ -119,8 +119,8 @@ export class SupervisedWorker {
   private restartTimer: NodeJS.Timeout | undefined;
   private active = false;
   private readonly history: RestartHistory;
-  /** Input buffers of the loaded model's layout (set when a worker is ready: a uint8 or a float32 input). */
-  private inputs: { layout: InputLayout; pool: InputBuffers } | undefined;
+  /** Input buffers, one frame's bytes each (set when a worker is first ready). */
+  private inputs: InputBuffers | undefined;
 
   constructor(
     private readonly cfg: SupervisionConfig,
@@ -184,10 +184,10 @@ export class SupervisedWorker {
   run(req: RunRequest): Promise<RunOutcome> {
     const host = this.host;
     if (!host || !(this.idle || this.canQueue)) throw new DetectorError('DETECTOR_NOT_RUNNING', 'detector worker is busy or not ready');
-    const { layout, pool } = this.inputs!;
+    const pool = this.inputs!;
     const input = pool.take();
     try {
-      req.fill(input, layout);
+      req.fill(input);
     } catch (err) {
       pool.give(input);
       throw err;
@@ -229,17 +229,14 @@ export class SupervisedWorker {
     );
     this.host = host;
     const info = await host.start(Math.max(30_000, this.cfg.stuck_timeout_s * 1000), signal);
-    // The pool follows the model's input (a worker restarted on a replaced model file may take another layout).
-    const { input_layout: layout } = info;
-    if (this.inputs?.layout !== layout) {
-      const { input_width: w, input_height: h } = this.init!.pipeline;
-      this.inputs = { layout, pool: new InputBuffers(inputByteLength(layout, w, h)) };
-    }
+    // Every model is handed the frame's bytes (input.ts), whatever its input layout.
+    const { input_width: w, input_height: h } = this.init!.pipeline;
+    this.inputs ??= new InputBuffers(inputByteLength(w, h));
     return info;
   }
 
   private onReply(host: WorkerHost, msg: RunReply): void {
-    this.inputs?.pool.give(msg.input);
+    this.inputs?.give(msg.input);
     const f = this.running;
     if (msg.type === 'skipped' || host !== this.host || !f || f.id !== msg.id) return;
     clearTimeout(f.timer);

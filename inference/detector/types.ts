@@ -27,8 +27,8 @@ export interface DetectorFrame {
 
 export interface DetectTiming {
   /**
-   * Frame → model input on the main thread (overlapping the worker's previous run when one was running): a copy of
-   * the bytes for a uint8 model (the bundled int8 one), HWC uint8 → CHW float32 for a float model.
+   * Frame → model input: the copy of its bytes on the main thread (overlapping the worker's previous run when one
+   * was running), plus for a float model the bytes-to-float graph in the worker, before session.run.
    */
   pre_ms: number;
   /** session.run. */

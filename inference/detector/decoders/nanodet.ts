@@ -191,12 +191,12 @@ class NanodetDecoder implements Decoder {
       const n = level.cols * level.rows;
       for (let i = 0; i < n; i++) {
         const base = i * C;
-        if (all) {
-          // Most anchors score nothing anywhere: one plain max decides, before any per-class threshold.
-          let m = cls[base]!;
-          for (let c = 1; c < C; c++) if (cls[base + c]! > m) m = cls[base + c]!;
-          if (m < min) continue;
-        }
+        // Most anchors score nothing anywhere: one plain max over the kept classes, inline (V8's lite mode makes a
+        // call per anchor the cost), decides before any per-class threshold.
+        let m = -Infinity;
+        if (all) for (let c = 0; c < C; c++) m = cls[base + c]! > m ? cls[base + c]! : m;
+        else for (let a = 0; a < A; a++) m = cls[base + ids[a]!]! > m ? cls[base + ids[a]!]! : m;
+        if (m < min) continue;
         const k = bestKept(cls, base, ids, thr);
         if (k >= 0) pushBox(out, level, off, i, reg, i * 4 * bins, bins, probability(cls[base + ids[k]!]!, this.opts.logits), ids[k]!);
       }

@@ -7,10 +7,11 @@ import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../core/log.js';
-import { DEFAULT_MODEL, packageRoot } from '../../../core/paths.js';
+import { BYTES_TO_FLOAT_MODEL, DEFAULT_MODEL, packageRoot } from '../../../core/paths.js';
 import { DetectorSchema } from '../../../config/schema/detector.js';
+import { pipelineOptions } from '../../../inference/detector/detector.js';
 import { Detector, detectImage, iou, loadImageFrame, type Detection } from '../../../inference/detector/index.js';
-import { fillInput, inputByteLength, inputDims, inputLayout, inputView } from '../../../inference/detector/input.js';
+import { byteDims, fillInput, inputByteLength, inputLayout } from '../../../inference/detector/input.js';
 import { Pipeline, type PipelineOptions } from '../../../inference/detector/pipeline.js';
 
 const MODEL = DEFAULT_MODEL();
@@ -111,11 +112,10 @@ describe.skipIf(!HAVE)('detector on real photos with the bundled NanoDet', () =>
     const session = await ort.InferenceSession.create(MODEL);
     const f = await loadImageFrame(photo('dog.jpg'), { width: 416, height: 416 });
     // The model's own input (the bundled int8 model: the frame's uint8 bytes, NHWC).
-    const { layout } = inputLayout(session.inputMetadata.filter((m) => m.name === 'images'), 416, 416);
-    const buf = new ArrayBuffer(inputByteLength(layout, 416, 416));
-    fillInput(layout, f.data, buf, 416, 416);
-    const view = inputView(layout, buf);
-    const tensor = view instanceof Uint8Array ? new ort.Tensor('uint8', view, inputDims(layout, 416, 416)) : new ort.Tensor('float32', view, inputDims(layout, 416, 416));
+    expect(inputLayout(session.inputMetadata.filter((m) => m.name === 'images'), 416, 416).layout).toBe('uint8_nhwc');
+    const buf = new ArrayBuffer(inputByteLength(416, 416));
+    fillInput(f.data, buf, 416, 416);
+    const tensor = new ort.Tensor('uint8', new Uint8Array(buf), byteDims(416, 416));
     // The int8 model returns only its candidate anchors (models/build/candidates.mjs): fed every class and a zero
     // threshold, every anchor is a candidate, so its rows are the whole dense heads.
     const out = await session.run({
@@ -160,3 +160,53 @@ describe.skipIf(!HAVE)('detector on real photos with the bundled NanoDet', () =>
     expect(res.timing.model_ms).toBeGreaterThan(0);
   });
 });
+
+// A float-input model (the fp32 NanoDet; YOLOv8 exports alike) is handed the frame's bytes like the int8 one; the
+// worker turns them into float32 CHW RGB/255 with models/bytes-to-float.onnx. That graph must give exactly the
+// floats the JavaScript conversion gave before it (byte / 255, planar R, G, B), and the model the same detections.
+describe.skipIf(!HAVE)('float-input models: the bytes-to-float graph', () => {
+  const FP32 = join(packageRoot(), 'models', 'nanodet.onnx');
+  const floatsOf = (bytes: Uint8Array, w: number, h: number): Float32Array => {
+    const out = new Float32Array(3 * w * h);
+    for (let p = 0; p < w * h; p++) for (let c = 0; c < 3; c++) out[c * w * h + p] = bytes[p * 3 + c]! / 255;
+    return out;
+  };
+
+  it('turns every byte value into byte / 255, planar in R, G, B order, at any input size', async () => {
+    const session = await ort.InferenceSession.create(BYTES_TO_FLOAT_MODEL());
+    try {
+      for (const [w, h] of [[16, 16], [416, 416], [640, 384]] as const) {
+        const bytes = Uint8Array.from({ length: w * h * 3 }, (_, i) => (i * 131 + (i >> 7)) % 256);
+        const out = await session.run({ bytes: new ort.Tensor('uint8', bytes, byteDims(w, h)) });
+        expect(out.image!.dims).toEqual([1, 3, h, w]);
+        expect(out.image!.data).toEqual(floatsOf(bytes, w, h));
+      }
+    } finally {
+      await session.release();
+    }
+  });
+
+  it('the fp32 model through the pipeline finds what it finds fed the floats directly', async () => {
+    const cfg = DetectorSchema.parse({ model_path: FP32, ...ALL });
+    const pipeline = await Pipeline.create(pipelineOptions(cfg));
+    const direct = await ort.InferenceSession.create(FP32);
+    try {
+      expect(pipeline.info.input_layout).toBe('float32_nchw');
+      for (const name of Object.keys(REFS)) {
+        const f = await loadImageFrame(photo(name), { width: 416, height: 416 });
+        const res = await pipeline.run(f);
+        expect(res.timing.convert_ms).toBeGreaterThan(0);
+        expect(res.timing.pre_ms).toBeGreaterThanOrEqual(res.timing.convert_ms);
+        for (const ref of REFS[name]!) expect(bestIou(res.detections, ref), `${name}: ${ref.classes.join('/')}`).toBeGreaterThanOrEqual(0.5);
+        // Fed the floats made in JavaScript, the model's best class score anywhere is the pipeline's best detection.
+        const out = await direct.run({ images: new ort.Tensor('float32', floatsOf(f.data, 416, 416), [1, 3, 416, 416]) });
+        let best = 0;
+        for (const s of [8, 16, 32]) for (const v of out[`cls_s${s}`]!.data as Float32Array) best = Math.max(best, v);
+        expect(Math.max(...res.detections.map((d) => d.score))).toBeCloseTo(best, 3); // scores are reported to 4 decimals
+      }
+    } finally {
+      await Promise.all([pipeline.release(), direct.release()]);
+    }
+  });
+});
+

@@ -15,8 +15,7 @@ import { postprocess } from '../../../inference/detector/postprocess.js';
 import { InputBuffers, nextRunId, RunClaims } from '../../../inference/detector/handoff.js';
 import { runMessage } from '../../../inference/detector/protocol.js';
 import { FrameScheduler, type Pending } from '../../../inference/detector/scheduler.js';
-import { hwcToChw } from '../../../inference/detector/preprocess.js';
-import { fillInput, inputByteLength, inputDims, inputLayout } from '../../../inference/detector/input.js';
+import { byteDims, fillInput, inputByteLength, inputLayout } from '../../../inference/detector/input.js';
 import { sessionOptions } from '../../../inference/detector/session.js';
 import { encodeScene, type SceneBox } from '../../../testkit/onnx-models.js';
 
@@ -46,28 +45,6 @@ describe('geometry', () => {
     expect(iou([0, 0, 10, 10], [0, 0, 10, 10])).toBe(1);
     expect(iou([0, 0, 10, 10], [10, 0, 20, 10])).toBe(0);
     expect(iou([0, 0, 10, 10], [5, 0, 15, 10])).toBeCloseTo(1 / 3);
-  });
-});
-
-describe('pre-processing', () => {
-  it('converts packed HWC RGB bytes into planar CHW floats in 0..1', () => {
-    const src = Uint8Array.from([255, 0, 51, 0, 102, 255]); // 2 pixels
-    const dst = new Float32Array(6);
-    hwcToChw(src, dst, 2);
-    expect(Array.from(dst, (v) => +v.toFixed(4))).toEqual([1, 0, 0, 0.4, 0.2, 1]);
-  });
-  it('reads words and bytes alike, at any alignment and pixel count', () => {
-    for (const pixels of [1, 4, 7, 13 * 11]) {
-      const bytes = Uint8Array.from({ length: pixels * 3 + 1 }, (_, i) => (i * 37) % 256);
-      const want = new Float32Array(pixels * 3);
-      for (let i = 0; i < pixels; i++) for (let ch = 0; ch < 3; ch++) want[ch * pixels + i] = bytes[i * 3 + ch]! / 255;
-      for (const src of [bytes.subarray(0, pixels * 3), bytes.subarray(1)]) {
-        const dst = new Float32Array(pixels * 3);
-        hwcToChw(src, dst, pixels);
-        const expected = src.byteOffset === 0 ? want : Float32Array.from({ length: pixels * 3 }, (_, k) => bytes[1 + (k % pixels) * 3 + Math.floor(k / pixels)]! / 255);
-        expect(dst).toEqual(expected);
-      }
-    }
   });
 });
 
@@ -414,31 +391,24 @@ describe('model input layout', () => {
     expect(mismatch([meta('uint8', [1, 416, 416, 3]), meta('uint8', [1, 416, 416, 3])]).message).toMatch(/2 inputs/);
   });
 
-  it('sizes the buffers: 3 bytes a pixel for uint8, 12 for float32', () => {
-    expect(inputByteLength('uint8_nhwc', 416, 416)).toBe(416 * 416 * 3);
-    expect(inputByteLength('float32_nchw', 416, 416)).toBe(416 * 416 * 12);
-    expect(inputDims('uint8_nhwc', 320, 240)).toEqual([1, 240, 320, 3]);
-    expect(inputDims('float32_nchw', 320, 240)).toEqual([1, 3, 240, 320]);
+  it('sizes the buffers: 3 bytes a pixel, NHWC, whatever the model takes', () => {
+    expect(inputByteLength(416, 416)).toBe(416 * 416 * 3);
+    expect(byteDims(320, 240)).toEqual([1, 240, 320, 3]);
   });
 
-  it('hands a uint8 model the frame bytes as they are (a copy into the buffer), a float model CHW floats', () => {
+  it('hands the worker the frame bytes as they are (a copy into the buffer)', () => {
     const [w, h] = [5, 3];
     const frame = Uint8Array.from({ length: w * h * 3 + 2 }, (_, i) => (i * 53 + 7) % 256).subarray(1, 1 + w * h * 3); // any offset
-    const bytes = new ArrayBuffer(inputByteLength('uint8_nhwc', w, h));
-    fillInput('uint8_nhwc', frame, bytes, w, h);
+    const bytes = new ArrayBuffer(inputByteLength(w, h));
+    fillInput(frame, bytes, w, h);
     expect(new Uint8Array(bytes)).toEqual(Uint8Array.from(frame));
     frame[0] = (frame[0]! + 1) % 256; // a copy: the frame stays the caller's
     expect(new Uint8Array(bytes)[0]).not.toBe(frame[0]);
-    const floats = new ArrayBuffer(inputByteLength('float32_nchw', w, h));
-    fillInput('float32_nchw', frame, floats, w, h);
-    const want = new Float32Array(3 * w * h);
-    hwcToChw(frame, want, w * h);
-    expect(new Float32Array(floats)).toEqual(want);
   });
 
   it('a frame or a buffer of the wrong size is DETECTOR_BAD_FRAME, nothing written', () => {
     const [w, h] = [4, 4];
-    const buf = new ArrayBuffer(inputByteLength('uint8_nhwc', w, h));
+    const buf = new ArrayBuffer(inputByteLength(w, h));
     const code = (fn: () => void) => {
       try {
         fn();
@@ -447,12 +417,11 @@ describe('model input layout', () => {
       }
       return 'no error';
     };
-    expect(code(() => fillInput('uint8_nhwc', new Uint8Array(w * h * 3 - 1).fill(9), buf, w, h))).toBe('DETECTOR_BAD_FRAME');
-    expect(code(() => fillInput('uint8_nhwc', new Uint8Array(w * h * 3 + 3).fill(9), buf, w, h))).toBe('DETECTOR_BAD_FRAME');
+    expect(code(() => fillInput(new Uint8Array(w * h * 3 - 1).fill(9), buf, w, h))).toBe('DETECTOR_BAD_FRAME');
+    expect(code(() => fillInput(new Uint8Array(w * h * 3 + 3).fill(9), buf, w, h))).toBe('DETECTOR_BAD_FRAME');
     expect(new Uint8Array(buf).every((v) => v === 0)).toBe(true);
-    // A float-sized buffer for a uint8 model (and the reverse): the layouts' buffers never mix.
-    expect(code(() => fillInput('uint8_nhwc', new Uint8Array(w * h * 3), new ArrayBuffer(inputByteLength('float32_nchw', w, h)), w, h))).toBe('DETECTOR_BAD_FRAME');
-    expect(code(() => fillInput('float32_nchw', new Uint8Array(w * h * 3), buf, w, h))).toBe('DETECTOR_BAD_FRAME');
+    // A buffer of another size (a pool of another input size) is refused too.
+    expect(code(() => fillInput(new Uint8Array(w * h * 3), new ArrayBuffer(inputByteLength(w, h + 1)), w, h))).toBe('DETECTOR_BAD_FRAME');
   });
 });
 
