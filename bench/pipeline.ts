@@ -30,7 +30,7 @@ import { silentLogger } from '../core/log.js';
 import { packageRoot } from '../core/paths.js';
 import { loadConfig } from '../config/loader.js';
 import type { Config } from '../config/schema/index.js';
-import { ANALYZE_FRAMES_IN_FLIGHT } from '../inference/analyze.js';
+import { ANALYZE_FRAMES_IN_FLIGHT } from '../agent/analyze/analyze.js';
 import { CameraAnalytics } from '../inference/analytics/index.js';
 import { clipSource } from '../ingest/clip.js';
 import { Detector } from '../inference/detector/index.js';

@@ -9,7 +9,7 @@ import sharp from 'sharp';
 import type { CameraConfig } from '../config/schema/index.js';
 import { isoTime } from '../contract/event.js';
 import { AgentError } from '../core/errors.js';
-import type { AnalysedFrame } from '../inference/analyze-clip.js';
+import type { AnalysedFrame } from '../agent/analyze/clip.js';
 import { readClip } from '../ingest/clip.js';
 import type { RunningCounts } from './analyze-report.js';
 

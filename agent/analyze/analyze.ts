@@ -1,14 +1,14 @@
 // Offline analysis: one camera's pipeline (the same CameraPipeline as `run`) on a recorded clip, as fast as the box allows.
-import type { Config } from '../config/schema/index.js';
-import type { EventDraft } from '../contract/event.js';
-import { AgentError, errorMessage } from '../core/errors.js';
-import type { Logger } from '../core/log.js';
-import { clipStart, deterministicEventIds, ObservedAnalytics, probeClip, reporting, type AnalysedFrame, type ClipInfo, type ReadProgress, type StartFrom } from './analyze-clip.js';
-import { clipSource } from '../ingest/clip.js';
-import { Detector } from './detector/index.js';
-import { EvidencePackages, type PackagerStats } from './evidence/index.js';
-import { CameraPipeline, type FrameProducer } from './pipeline.js';
-import { PlateReader } from './recognizers/index.js';
+import type { Config } from '../../config/schema/index.js';
+import type { EventDraft } from '../../contract/event.js';
+import { AgentError, errorMessage } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
+import { clipStart, deterministicEventIds, ObservedAnalytics, probeClip, reporting, type AnalysedFrame, type ClipInfo, type ReadProgress, type StartFrom } from './clip.js';
+import { clipSource } from '../../ingest/clip.js';
+import { Detector } from '../../inference/detector/index.js';
+import { EvidencePackages, type PackagerStats } from '../../inference/evidence/index.js';
+import { CameraPipeline, type FrameProducer } from '../../inference/pipeline.js';
+import { PlateReader } from '../../inference/recognizers/index.js';
 
 /** Offline the worker gets the next frame while the main thread analyses the last one. */
 export const ANALYZE_FRAMES_IN_FLIGHT = 2;

@@ -2,11 +2,11 @@
 // frame, deterministic event ids, and the hooks the CLI draws its progress bar and overlay from.
 import { spawn } from 'node:child_process';
 import { basename } from 'node:path';
-import { seededUuidv7, useEventIds, type EventObject } from '../contract/event.js';
-import { AgentError } from '../core/errors.js';
-import { CameraAnalytics } from './analytics/index.js';
-import type { Frame } from '../ingest/index.js';
-import type { Detection, FrameContext } from './tracking/types.js';
+import { seededUuidv7, useEventIds, type EventObject } from '../../contract/event.js';
+import { AgentError } from '../../core/errors.js';
+import { CameraAnalytics } from '../../inference/analytics/index.js';
+import type { Frame } from '../../ingest/index.js';
+import type { Detection, FrameContext } from '../../inference/tracking/types.js';
 
 export interface ClipInfo {
   /** Container duration, seconds; undefined when the container does not say. */
