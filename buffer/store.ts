@@ -15,6 +15,9 @@ import { exists, fileSize, fsyncDir, inspectOutboxFile, quarantine, removeOwnFil
 import { Salvage, type SalvageReport } from './salvage.js';
 import { OUTBOX_TABLES, SCHEMA, SCHEMA_VERSION, prepare, type Statements } from './schema.js';
 
+/** SQLite's page cache for the outbox connection, KiB (the pragma's negative form). */
+export const PAGE_CACHE_KIB = 1024;
+
 /** A damaged outbox found at open: where it went, and what was saved from it. */
 export interface QuarantineReport {
   file: string;
@@ -114,6 +117,10 @@ export class OutboxStore {
         );
       }
       db.pragma('journal_mode = WAL');
+      // better-sqlite3 builds SQLite with a 16 MB page cache a connection (SQLITE_DEFAULT_CACHE_SIZE=-16000). It
+      // fills as the file grows, and the agent's RSS climbed with it for hours. The outbox works at the two ends of
+      // its table (appends, the oldest unsent rows); 1 MB holds both, the OS page cache the rest.
+      db.pragma(`cache_size = -${PAGE_CACHE_KIB}`);
       const check = db.pragma('quick_check', { simple: true });
       if (check !== 'ok') throw new OutboxError('OUTBOX_CORRUPT', `quick_check failed: ${String(check).slice(0, 500)}`);
       // synchronous: FULL (default) syncs the WAL at every commit, so a committed batch survives a power cut at

@@ -8,6 +8,7 @@ import { AckedRanges } from '../../../buffer/acked-ranges.js';
 import { OutboxError } from '../../../buffer/errors.js';
 import { SQLITE_HEADER } from '../../../buffer/files.js';
 import { Outbox, type OutboxMessage } from '../../../buffer/outbox.js';
+import { OutboxStore, PAGE_CACHE_KIB } from '../../../buffer/store.js';
 import { capturingLogger, msg, useOutboxHarness } from './fixtures.js';
 
 const h = useOutboxHarness();
@@ -95,6 +96,23 @@ describe('outbox: append, group commit, seq', () => {
     expect(ob.nextSession()).toBe(2);
     ob = await restart(ob);
     expect(ob.nextSession()).toBe(3);
+  });
+});
+
+describe('outbox: the SQLite connection', () => {
+  it('keeps a 1 MB page cache, not better-sqlite3\'s 16 MB, so memory does not grow with the file', () => {
+    const file = join(h.dir, 'cache.db');
+    const bare = new Database(join(h.dir, 'bare.db'));
+    expect(bare.pragma('cache_size', { simple: true })).toBe(-16000); // what the outbox would get by default
+    bare.close();
+    const store = new OutboxStore({ path: file, synchronous: 'FULL' }, silentLogger(), Date.now);
+    store.open();
+    try {
+      expect(store.db.pragma('cache_size', { simple: true })).toBe(-PAGE_CACHE_KIB);
+      expect(PAGE_CACHE_KIB).toBe(1024);
+    } finally {
+      store.close();
+    }
   });
 });
 
