@@ -209,14 +209,15 @@ export async function runCluster(options: ClusterOptions = {}): Promise<ClusterR
       killedAt = Date.now();
       await victimNode.kill();
       progress(`${elapsed()} node ${victim} killed (${onVictim} boxes on it; per node: ${onNode.join('/')})`);
-      const watchDrain = setInterval(() => {
+      const checkDrained = () => {
         const now = Date.now();
         for (const b of boxes) {
           if (b.backAt === null || b.drainedAt !== null) continue;
           const age = b.outbox.stats().oldest_unsent_age_s;
           if (age === null || now - age * 1000 >= b.backAt) b.drainedAt = now;
         }
-      }, 100);
+      };
+      const watchDrain = setInterval(checkDrained, 100);
       await sleep(o.outage_s * 1000);
       const restartAt = Date.now();
       await victimNode.start();
@@ -237,6 +238,8 @@ export async function runCluster(options: ClusterOptions = {}): Promise<ClusterR
         else await sleep(250);
       }
       clearInterval(watchDrain);
+      // A box that drained since the last tick (the store can complete within one) is drained now.
+      checkDrained();
       // Late copies (redelivery after the store was complete) would land now: give them a moment.
       await sleep(1000);
       const totals = receivers.map((r, i) => {
