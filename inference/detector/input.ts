@@ -4,7 +4,7 @@
 // - uint8_nhwc: uint8 [1,H,W,3], the bytes themselves (the bundled int8 model: the ÷255 is folded into its input
 //   quantisation, models/build/byte-input.mjs).
 // - float32_nchw: float32 [1,3,H,W] RGB / 255 (fp32 NanoDet, YOLOv8 exports): the worker turns the bytes into
-//   that with a two-node ONNX graph (models/bytes-to-float.onnx, pipeline.ts) in a fraction of a millisecond.
+//   that with a two-node ONNX graph (models/bytes-to-float.onnx, pipeline.ts) in ~1 ms a 416x416 frame.
 //   The same loop in JavaScript took ~15 ms a 416x416 frame on the main thread under V8's lite mode.
 import type { InferenceSession } from 'onnxruntime-node';
 import { formatDims } from './decoders/index.js';

@@ -6,7 +6,7 @@
 // The agent runs it in the detector's worker in front of a float-input model (the fp32 NanoDet, YOLOv8 exports):
 // the main thread then hands every model the frame's bytes as they are, as it does for the int8 model, instead of
 // converting HWC bytes to CHW floats in JavaScript (~15 ms a 416x416 frame under V8's lite mode; ONNX Runtime
-// does it in a fraction of a millisecond). Division rather than a multiplication by 1/255: float32 division is
+// does it in ~1 ms). Division rather than a multiplication by 1/255: float32 division is
 // correctly rounded, so every byte v gives exactly Math.fround(v / 255).
 //
 //   node bytes-to-float.mjs [--out ../bytes-to-float.onnx]
